@@ -1,0 +1,1 @@
+"""Evergreen: models that stay fresh on their own."""

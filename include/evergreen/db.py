@@ -1,0 +1,51 @@
+"""SQLAlchemy access to the project's tables.
+
+Table shapes are defined once, as DDL in `sql/` (portable across SQLite and PostgreSQL); this module
+applies that DDL and reflects the tables, so Python never restates a column list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from evergreen.config import REPO_ROOT, settings
+
+SQL_DIR = REPO_ROOT / "sql"
+
+
+@lru_cache(maxsize=8)
+def engine(url: str | None = None) -> sa.Engine:
+    return sa.create_engine(url or settings().source_db_url, future=True)
+
+
+def ddl_statements(path: Path) -> list[str]:
+    """Split a DDL file into statements (our DDL has no semicolons inside literals)."""
+    body = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def apply_ddl(eng: sa.Engine) -> None:
+    """Create every table in sql/0*.sql that does not exist yet (idempotent)."""
+    with eng.begin() as conn:
+        for path in sorted(SQL_DIR.glob("0*.sql")):
+            for stmt in ddl_statements(path):
+                conn.execute(sa.text(stmt))
+
+
+def table(eng: sa.Engine, name: str) -> sa.Table:
+    return sa.Table(name, sa.MetaData(), autoload_with=eng)
+
+
+def replace_rows(eng: sa.Engine, name: str, rows: Iterable[Mapping]) -> int:
+    """Replace a table's contents in one transaction (parameterized executemany, no string SQL)."""
+    tbl = table(eng, name)
+    rows = list(rows)
+    with eng.begin() as conn:
+        conn.execute(tbl.delete())
+        if rows:
+            conn.execute(tbl.insert(), rows)
+    return len(rows)
