@@ -26,7 +26,14 @@ class Column:
 
 CURRENCIES = ("EUR", "USD", "GBP")
 CATEGORIES = (
-    "grocery", "fashion", "electronics", "home", "beauty", "travel", "gaming", "digital_goods",
+    "grocery",
+    "fashion",
+    "electronics",
+    "home",
+    "beauty",
+    "travel",
+    "gaming",
+    "digital_goods",
 )
 # `new_merchant_category` introduces this one: outside the contract's allowed list on purpose, so the
 # gates see it as drift in the allowed values, not as a broken file.

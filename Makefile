@@ -1,0 +1,57 @@
+# Evergreen: every target installs what it needs, and is safe to run again.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+STAMP := $(VENV)/.installed
+ENV := source scripts/env.sh &&
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+setup: $(STAMP) .run/.kafka-jars .run/airflow/.migrated  ## venv, requirements, Kafka jars, Airflow home (idempotent)
+
+$(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.toml scripts/system-deps.sh
+	bash scripts/system-deps.sh
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip==24.3.1
+	$(VENV)/bin/pip install -q -r requirements.txt -r requirements-dev.txt -c requirements-lock.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
+	$(VENV)/bin/pip check
+	touch $@
+
+.run/.kafka-jars: scripts/kafka.sh scripts/kafka/pom.xml
+	mkdir -p .run
+	bash scripts/kafka.sh install
+	touch $@
+
+.run/airflow/.migrated: $(STAMP) airflow.cfg
+	$(ENV) airflow db migrate > .run/airflow-migrate.log 2>&1 || { tail -30 .run/airflow-migrate.log; exit 1; }
+	touch $@
+
+demo: setup  ## generate a week of data and run ingest_daily for each day through Airflow
+	$(ENV) python -m evergreen.cli demo
+
+test: setup  ## the whole suite: unit, integration (real Spark, GX, Kafka, SQL), DAG tests
+	$(ENV) pytest -q
+
+lint: $(STAMP)  ## ruff check + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092)
+	bash scripts/kafka.sh start
+
+kafka-down:  ## stop it
+	bash scripts/kafka.sh stop
+
+bench: setup  ## benchmarks (minutes; not part of the tests)
+	$(ENV) python bench/pipeline_vs_pandas.py
+
+clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and jar cache
+	bash scripts/kafka.sh stop || true
+	rm -rf .run
+
+.PHONY: help setup demo test lint kafka-up kafka-down bench clean

@@ -1,0 +1,74 @@
+"""Shared pieces for Evergreen's DAG files: defaults, the tag allow-list, assets, the gate check.
+
+DAG files stay ~60 lines of wiring; everything they repeat lives here once. Light imports only: the
+DAG processor parses these files every 30 s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from evergreen.config import REPO_ROOT
+
+OWNER = "evergreen-data-platform"
+
+
+class Tag(StrEnum):
+    """The only tags a DAG may carry (a test enforces it), so the UI's tag filter stays useful."""
+
+    EVERGREEN = "evergreen"
+    INGEST = "ingest"
+    QUALITY = "quality"
+    TRAINING = "training"
+    MONITORING = "monitoring"
+    MANUAL = "manual"
+
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=20),
+}
+
+SPARK_JOBS = REPO_ROOT / "spark_jobs"
+GOLD_FEATURES_URI = "evergreen://gold/features"
+
+
+def spark_job(name: str) -> str:
+    return str(SPARK_JOBS / f"{name}.py")
+
+
+def resolve_day(params: dict, data_interval_start: dt.datetime | None, logical_date: dt.datetime | None) -> str:
+    """The day a run processes: the form's date, else the interval that just closed, else yesterday."""
+    if params.get("date"):
+        return str(dt.date.fromisoformat(str(params["date"])))
+    if data_interval_start is not None:
+        return data_interval_start.date().isoformat()
+    anchor = logical_date or dt.datetime.now(dt.UTC)
+    return (anchor.date() - dt.timedelta(days=1)).isoformat()
+
+
+class GateFailedError(Exception):
+    """Raised by a gate task; its message is the gate's one-line reason."""
+
+
+def check_gate(day: str, step: str) -> dict:
+    """Read a step's report and stop the run, with the gate's one-line reason, if its gate failed."""
+    import logging
+
+    from evergreen.reports import read_report
+
+    report = read_report(day, step)
+    gate = report["gate"]
+    log = logging.getLogger("evergreen.gate")
+    if gate["status"] == "failed":
+        where = f" Data Docs: {gate.get('docs_path')}" if gate.get("docs_path") else ""
+        raise GateFailedError(gate["reason"] + where)
+    if gate["status"] == "partial":
+        log.warning(gate["reason"])
+    else:
+        log.info(gate["reason"])
+    return {"status": gate["status"], "reason": gate["reason"], "batch_id": report["batch_id"]}

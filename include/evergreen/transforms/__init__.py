@@ -1,0 +1,1 @@
+"""Pure Spark DataFrame -> DataFrame functions for each lake layer. No I/O decisions, no Airflow."""

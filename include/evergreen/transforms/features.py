@@ -1,0 +1,181 @@
+"""Silver + arrived labels -> gold features, point-in-time correct.
+
+Every aggregate for a transaction at time t uses only rows strictly before t (`rangeBetween(-w, -1)` on
+epoch seconds), and the merchant's known fraud rate uses only labels whose `label_time` is before t. So a
+feature row is the same whenever it is computed, as long as the inputs cover its look-back window.
+The label on a gold row is the one known as of the run's `as_of` instant (null if not arrived yet).
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+DAY = 86_400
+
+# The model-facing columns, in order. Training reads this list; it is the gold contract.
+FEATURE_COLUMNS = [
+    "amount",
+    "log_amount",
+    "hour",
+    "weekday",
+    "currency",
+    "category",
+    "channel",
+    "device",
+    "country",
+    "customer_age_days",
+    "customer_segment",
+    "country_mismatch",
+    "merchant_age_days",
+    "cust_txn_count_24h",
+    "cust_txn_count_7d",
+    "cust_amount_mean_30d",
+    "amount_to_cust_mean_30d",
+    "cust_distinct_merchants_7d",
+    "secs_since_prev_txn",
+    "merchant_txn_count_7d",
+    "merchant_known_fraud_rate_30d",
+    "merchant_known_labels_30d",
+]
+ID_COLUMNS = ["transaction_id", "event_time", "customer_id", "merchant_id", "event_date"]
+LABEL_COLUMNS = ["is_fraud", "label_time"]
+
+
+def _window(key: str, seconds: int) -> Window:
+    return Window.partitionBy(key).orderBy("ts").rangeBetween(-seconds, -1)
+
+
+def build_features(
+    transactions: DataFrame,
+    labels: DataFrame | None,
+    customers: DataFrame,
+    merchants: DataFrame,
+    *,
+    as_of: str,
+    out_dates: list[str],
+) -> DataFrame:
+    """Gold rows for the transactions whose event_date is in `out_dates`.
+
+    `transactions` must cover the look-back window (30 days before the first out date, plus the longest
+    label delay for the merchant rate); `labels` are silver labels (any arrival date; the ones after
+    `as_of` are ignored).
+    """
+    tx = transactions.select(*ID_COLUMNS, "amount", "currency", "category", "channel", "device", "country")
+    tx = tx.withColumn("ts", F.col("event_time").cast("long"))
+
+    cust = Window.partitionBy("customer_id").orderBy("ts")
+    merchant_events = _merchant_label_events(tx, labels, as_of)
+    tx = (
+        tx.withColumn("cust_txn_count_24h", F.count("*").over(_window("customer_id", DAY)))
+        .withColumn("cust_txn_count_7d", F.count("*").over(_window("customer_id", 7 * DAY)))
+        .withColumn("cust_amount_mean_30d", F.avg("amount").over(_window("customer_id", 30 * DAY)))
+        .withColumn(
+            "cust_distinct_merchants_7d",
+            F.size(F.collect_set("merchant_id").over(_window("customer_id", 7 * DAY))),
+        )
+        .withColumn(
+            "secs_since_prev_txn",
+            F.col("ts") - F.max("ts").over(cust.rangeBetween(Window.unboundedPreceding, -1)),
+        )
+        .withColumn("merchant_txn_count_7d", F.count("*").over(_window("merchant_id", 7 * DAY)))
+    )
+    tx = tx.join(merchant_events, on="transaction_id", how="left")
+
+    out = F.col("event_date").isin([F.lit(d).cast("date") for d in out_dates])
+    tx = tx.filter(out)
+    tx = tx.join(F.broadcast(customers), on="customer_id", how="left").join(
+        F.broadcast(merchants), on="merchant_id", how="left"
+    )
+    gold = tx.select(
+        *ID_COLUMNS,
+        "amount",
+        F.log1p(F.greatest(F.col("amount"), F.lit(0.0))).alias("log_amount"),
+        F.hour("event_time").alias("hour"),
+        F.dayofweek("event_time").alias("weekday"),
+        "currency",
+        "category",
+        "channel",
+        "device",
+        "country",
+        F.datediff("event_date", "signup_date").alias("customer_age_days"),
+        F.coalesce(F.col("segment"), F.lit("unknown")).alias("customer_segment"),
+        (F.col("country") != F.col("home_country")).cast("int").alias("country_mismatch"),
+        F.datediff("event_date", "onboarded_date").alias("merchant_age_days"),
+        "cust_txn_count_24h",
+        "cust_txn_count_7d",
+        "cust_amount_mean_30d",
+        (F.col("amount") / F.col("cust_amount_mean_30d")).alias("amount_to_cust_mean_30d"),
+        "cust_distinct_merchants_7d",
+        "secs_since_prev_txn",
+        "merchant_txn_count_7d",
+        "merchant_known_fraud_rate_30d",
+        F.coalesce(F.col("merchant_known_labels_30d"), F.lit(0)).alias("merchant_known_labels_30d"),
+    )
+    return _attach_labels(gold, labels, as_of)
+
+
+def _merchant_label_events(tx: DataFrame, labels: DataFrame | None, as_of: str) -> DataFrame:
+    """Per transaction: labels of the same merchant that became known in the 30 days before it.
+
+    Transactions and label arrivals are put on one time line per merchant; a window over the arrivals
+    strictly before each transaction counts what was knowable at that moment.
+    """
+    rows = tx.select("merchant_id", "ts", "transaction_id", F.lit(0).alias("fraud"), F.lit(0).alias("known"))
+    if labels is not None:
+        # Each transaction counts once, from its *first* label's arrival: a later correction must not move
+        # that moment into the future of rows that already saw it.
+        first = Window.partitionBy("transaction_id").orderBy(F.col("label_time").asc(), F.col("is_fraud").desc())
+        arrived = (
+            labels.filter(F.col("label_time") <= _end_of(as_of))
+            .withColumn("_n", F.row_number().over(first))
+            .filter(F.col("_n") == 1)
+            .select("transaction_id", "is_fraud", F.col("label_time").cast("long").alias("ts"))
+            .join(tx.select("transaction_id", "merchant_id"), on="transaction_id", how="inner")
+            .select(
+                "merchant_id",
+                "ts",
+                F.lit(None).cast("string").alias("transaction_id"),
+                F.col("is_fraud").alias("fraud"),
+                F.lit(1).alias("known"),
+            )
+        )
+        rows = rows.unionByName(arrived)
+    w = _window("merchant_id", 30 * DAY)
+    return (
+        rows.withColumn("merchant_known_labels_30d", F.sum("known").over(w))
+        .withColumn("merchant_frauds_30d", F.sum("fraud").over(w))
+        .filter(F.col("transaction_id").isNotNull())
+        .select(
+            "transaction_id",
+            F.col("merchant_known_labels_30d").cast("long").alias("merchant_known_labels_30d"),
+            F.when(
+                F.col("merchant_known_labels_30d") > 0,
+                F.col("merchant_frauds_30d") / F.col("merchant_known_labels_30d"),
+            ).alias("merchant_known_fraud_rate_30d"),
+        )
+    )
+
+
+def _attach_labels(gold: DataFrame, labels: DataFrame | None, as_of: str) -> DataFrame:
+    if labels is None:
+        return gold.withColumn("is_fraud", F.lit(None).cast("int")).withColumn(
+            "label_time", F.lit(None).cast("timestamp")
+        )
+    return gold.join(known_labels(labels, as_of), on="transaction_id", how="left")
+
+
+def known_labels(labels: DataFrame, as_of: str) -> DataFrame:
+    """One label per transaction: the latest that had arrived by the end of `as_of`."""
+    latest = Window.partitionBy("transaction_id").orderBy(F.col("label_time").desc(), F.col("is_fraud").desc())
+    return (
+        labels.filter(F.col("label_time") <= _end_of(as_of))
+        .withColumn("_n", F.row_number().over(latest))
+        .filter(F.col("_n") == 1)
+        .select("transaction_id", *LABEL_COLUMNS)
+    )
+
+
+def _end_of(day: str) -> F.Column:
+    """The last instant of a run day: labels that arrived during the day count as known."""
+    return F.to_timestamp(F.lit(f"{day} 23:59:59"))
