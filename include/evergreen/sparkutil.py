@@ -19,6 +19,7 @@ def spark_session(app: str, master: str | None = None) -> SparkSession:
         # Partition overwrites are done by evergreen.lake (stage, then swap), never by Spark in place.
         .config("spark.sql.sources.partitionOverwriteMode", "static")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.ansi.enabled", "false")
     )
     if s.spark_packages:

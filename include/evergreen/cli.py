@@ -1,0 +1,247 @@
+"""The `evergreen` command: demo, generate, run-day, status.
+
+evergreen demo                       # 7 days (one broken), each through ingest_daily in Airflow
+evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
+evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
+evergreen status                     # rows per layer, gates per day
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from evergreen.config import REPO_ROOT, settings
+
+DEMO_START = dt.date(2026, 1, 1)
+
+
+# ---- generate --------------------------------------------------------------------------------------------
+def _parse_scenarios(items: list[str]) -> list:
+    from evergreen.datagen import SCENARIOS, Scenario
+
+    out = []
+    for item in items:
+        name, _, start = item.partition("@")
+        if name not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(sorted(SCENARIOS))}")
+        out.append(Scenario(name, dt.date.fromisoformat(start) if start else 0))
+    return out
+
+
+def cmd_generate(args) -> int:
+    from evergreen.datagen import generate
+
+    manifest = generate(
+        dt.date.fromisoformat(args.start),
+        days=args.days,
+        rows_per_day=args.rows_per_day,
+        seed=args.seed,
+        scenarios=_parse_scenarios(args.scenario),
+    )
+    print(json.dumps({"days": len(manifest["days"]), "landing": settings().landing_root}))
+    return 0
+
+
+# ---- running days through Airflow --------------------------------------------------------------------------
+@contextlib.contextmanager
+def _output_to(path: Path):
+    """Send everything (Airflow task logs, spark-submit output) to a log file, at the fd level."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as fh:
+        os.dup2(fh.fileno(), 1)
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+def _dag(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
+    if bag.import_errors:
+        raise SystemExit(f"{dag_id} does not parse: {bag.import_errors}")
+    return bag.dags[dag_id]
+
+
+def run_ingest_day(day: str, log_dir: Path) -> dict:
+    """One ingest_daily run for `day` through Airflow's dag.test(); returns what happened."""
+    from evergreen.reports import report_path
+
+    shutil.rmtree(report_path(day, "x").parent, ignore_errors=True)  # so a stale report can't speak for today
+    logical = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(0, 30), dt.UTC)
+    started = time.time()
+    with _output_to(log_dir / f"ingest_daily-{day}.log"):
+        run = _dag("ingest_daily").test(logical_date=logical, run_conf={"date": day})
+    return {"day": day, "state": str(run.state), "seconds": round(time.time() - started, 1), "run_id": run.run_id}
+
+
+def cmd_run_day(args) -> int:
+    result = run_ingest_day(args.date, Path(settings().home) / "logs")
+    print(json.dumps(result))
+    return 0 if result["state"] == "success" else 1
+
+
+# ---- status / summary --------------------------------------------------------------------------------------
+def _gate(day: str, step: str) -> dict | None:
+    from evergreen.reports import report_path
+
+    path = report_path(day, step)
+    return json.loads(path.read_text())["gate"] if path.exists() else None
+
+
+def summarize(days: list[str], landing_rows: dict[str, int] | None = None) -> dict:
+    """Rows per layer for `days` (counted in the lake, not taken from the jobs' word) and gate outcomes."""
+    from evergreen.daily import batch_id
+    from evergreen.inventory import partition_counts
+
+    bronze = partition_counts("bronze", "transactions", "event_date", days)
+    silver = partition_counts("silver", "transactions", "event_date", days)
+    gold = partition_counts("gold", "features", "event_date", days)
+    quarantine = partition_counts("quarantine", "transactions", "batch_id", [batch_id(d) for d in days])
+    per_day, gates, failures = [], {"raw_contract": {}, "clean_quality": {}}, []
+    for day in days:
+        raw, clean = _gate(day, "ingest"), _gate(day, "clean")
+        row = {
+            "day": day,
+            "landing": (landing_rows or {}).get(day),
+            "bronze": bronze.get(day, 0),
+            "silver": silver.get(day, 0),
+            "quarantine": quarantine.get(batch_id(day), 0),
+            "gold": gold.get(day, 0),
+            "raw_contract": raw["status"] if raw else "not run",
+            "clean_quality": clean["status"] if clean else "not run",
+        }
+        per_day.append(row)
+        for name, g in (("raw_contract", raw), ("clean_quality", clean)):
+            status = g["status"] if g else "not run"
+            gates[name][status] = gates[name].get(status, 0) + 1
+            if g and g["status"] != "passed":
+                failures.append({"day": day, "gate": name, "status": g["status"], "reason": g["reason"]})
+    layers = {k: sum(r[k] or 0 for r in per_day) for k in ("landing", "bronze", "silver", "quarantine", "gold")}
+    return {"layers": layers, "gates": {**gates, "not_passed": failures}, "days": per_day}
+
+
+def _print_table(per_day: list[dict]) -> None:
+    cols = ["day", "landing", "bronze", "silver", "quarantine", "gold", "raw_contract", "clean_quality"]
+    print("  ".join(f"{c:>12}" for c in cols))
+    for r in per_day:
+        print("  ".join(f"{'-' if r[c] is None else r[c]!s:>12}" for c in cols))
+
+
+def cmd_status(args) -> int:
+    from evergreen.inventory import partition_counts
+
+    days = list(partition_counts("bronze", "transactions", "event_date")) or []
+    days = sorted(set(days) | set(partition_counts("silver", "transactions", "event_date")))
+    summary = summarize(days)
+    _print_table(summary["days"])
+    print(json.dumps({"layers": summary["layers"], "gates": summary["gates"]}))
+    return 0
+
+
+# ---- demo --------------------------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    from evergreen.datagen import SCENARIO_KIND, Scenario, generate
+
+    if SCENARIO_KIND.get(args.bad_scenario) != "bad_data":
+        raise SystemExit(f"--bad-scenario must be a bad-data scenario, not {args.bad_scenario!r}")
+    cfg = settings()
+    home = Path(cfg.home)
+    # The demo owns its home: start from nothing so a second `make demo` prints the same numbers.
+    for sub in ("lake", "reports", "gx", "logs", "source.db"):
+        target = home / sub
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    days = [DEMO_START + dt.timedelta(days=i) for i in range(args.days)]
+    bad_day = days[args.bad_day - 1]
+    print(
+        f"[demo] generating {args.days} days x ~{args.rows_per_day} transactions from {days[0]}; "
+        f"{args.bad_scenario} on {bad_day}"
+    )
+    manifest = generate(
+        days[0],
+        days=args.days,
+        rows_per_day=args.rows_per_day,
+        seed=args.seed,
+        scenarios=[Scenario(args.bad_scenario, bad_day)],
+    )
+    landing = {d["date"]: d["rows"] for d in manifest["days"]}
+    runs = []
+    for day in map(str, days):
+        result = run_ingest_day(day, home / "logs")
+        runs.append(result)
+        print(f"[demo] ingest_daily {day}: {result['state']:<8} {result['seconds']:>6.1f}s")
+    summary = summarize([str(d) for d in days], landing)
+    print()
+    _print_table(summary["days"])
+    for f in summary["gates"]["not_passed"]:
+        print(f"[gate] {f['day']} {f['gate']} {f['status']}: {f['reason']}")
+    layers = summary["layers"]
+    reconciled = layers["landing"] == layers["silver"] + layers["quarantine"]
+    print(
+        f"[demo] landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: "
+        f"{'reconciled' if reconciled else 'NOT RECONCILED'}; logs in {home / 'logs'}"
+    )
+    out = {
+        "layers": layers,
+        "gates": summary["gates"],
+        "reconciled": reconciled,
+        "runs": {r["day"]: r["state"] for r in runs},
+        "lake": cfg.lake_root,
+    }
+    print(json.dumps(out, default=str))
+    return 0 if reconciled else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="evergreen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    g = sub.add_parser("generate", help="write synthetic landing files, labels and source tables")
+    g.add_argument("--start", default=str(DEMO_START))
+    g.add_argument("--days", type=int, default=7)
+    g.add_argument("--rows-per-day", type=int, default=20_000)
+    g.add_argument("--seed", type=int, default=7)
+    g.add_argument("--scenario", action="append", default=[], metavar="NAME[@YYYY-MM-DD]")
+    g.set_defaults(func=cmd_generate)
+
+    r = sub.add_parser("run-day", help="run ingest_daily for one day through Airflow")
+    r.add_argument("--date", required=True)
+    r.set_defaults(func=cmd_run_day)
+
+    s = sub.add_parser("status", help="rows per layer and gate outcomes")
+    s.set_defaults(func=cmd_status)
+
+    d = sub.add_parser("demo", help="the daily loop on embedded defaults")
+    d.add_argument("--days", type=int, default=7)
+    d.add_argument("--rows-per-day", type=int, default=20_000)
+    d.add_argument("--seed", type=int, default=7)
+    d.add_argument("--bad-scenario", default="schema_break")
+    d.add_argument("--bad-day", type=int, default=5, help="which day (1-based) gets the bad-data scenario")
+    d.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
