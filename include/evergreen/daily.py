@@ -232,14 +232,17 @@ def features_day(spark: SparkSession, day: str, *, cfg: Settings | None = None, 
     start = _shift(out_days[0], -(cfg.history_days + LABEL_DELAY_MAX_DAYS))
     history = [d for d in silver_days if start <= d <= day]
     tx = lake.read("silver", "transactions", "event_date", history)
-    label_days = [d for d in lake.partitions("silver", "labels", "label_date") if start <= d <= day]
+    # Labels: every one that has arrived so far, not only up to `day`. Features never see a label from
+    # their own future (build_features cuts at each row's time), gold rows carry `label_time` so a
+    # training run can apply its own as-of cut, and re-running an old day never takes labels away.
+    label_days = [d for d in lake.partitions("silver", "labels", "label_date") if d >= start]
     labels = lake.read("silver", "labels", "label_date", label_days) if label_days else None
     gold = build_features(
         tx,
         labels,
         lake.read("silver", "customers"),
         lake.read("silver", "merchants"),
-        as_of=day,
+        as_of=max([day, *label_days]),
         out_dates=out_days,
     )
     counts = lake.write_partitions(gold, "gold", "features", "event_date", out_days, before_commit=before_commit)
