@@ -14,7 +14,8 @@ import pytest
 
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="evergreen-tests-"))
 os.environ["EVERGREEN_HOME"] = str(_RUN_DIR / "evergreen")
-os.environ.setdefault("AIRFLOW_HOME", str(_RUN_DIR / "airflow"))
+# Forced, not defaulted: dag.test() writes into whatever metadata DB it points at, never the dev one.
+os.environ["AIRFLOW_HOME"] = str(_RUN_DIR / "airflow")
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
@@ -43,3 +44,15 @@ def lake_settings(tmp_path, monkeypatch):
     yield s
     monkeypatch.undo()
     config.reload()
+
+
+@pytest.fixture(scope="session")
+def airflow_db(run_dir):
+    """A migrated Airflow metadata DB (SQLite) in this test run's own AIRFLOW_HOME."""
+    import subprocess
+    import sys
+
+    airflow = Path(sys.executable).parent / "airflow"
+    out = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return os.environ["AIRFLOW_HOME"]
