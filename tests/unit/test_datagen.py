@@ -229,6 +229,15 @@ def test_regenerating_the_same_days_changes_nothing_and_keeps_the_tables_whole(t
     assert customers["customer_id"].is_unique
 
 
+def test_regenerating_days_with_another_seed_leaves_nothing_stale(tmp_path):
+    small = {"days": 3, "rows": 2_000, "n_customers": 3_000, "n_merchants": 100}
+    _generate(tmp_path / "reused", seed=1, **small)
+    reused = _generate(tmp_path / "reused", seed=2, **small)
+    fresh = _generate(tmp_path / "fresh", seed=2, **small)
+    assert _hashes(reused.landing) == _hashes(fresh.landing)
+    assert reused.manifest == fresh.manifest
+
+
 # --- the data contract -----------------------------------------------------------------------------------
 
 

@@ -122,7 +122,7 @@ def _merge_manifest(path: Path, days: list[dict], labels: dict[str, int], regene
 def _within_horizon(arrival: str, regenerated: set) -> bool:
     first = min(date.fromisoformat(d) for d in regenerated)
     last = max(date.fromisoformat(d) for d in regenerated)
-    return first <= date.fromisoformat(arrival) <= last + timedelta(days=11)
+    return first <= date.fromisoformat(arrival) <= last + timedelta(days=landing.LABEL_ARRIVAL_HORIZON_DAYS)
 
 
 def _local_path(root: str) -> Path:

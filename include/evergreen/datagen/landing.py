@@ -32,6 +32,8 @@ RESEND_RATE, OUT_OF_RANGE_RATE, NULL_DEVICE_RATE = 0.001, 0.0005, 0.002
 RESEND_MAX_LAG_ROWS = 500
 NULL_BURST_SHARE, DUPLICATE_FLOOD_SHARE = 0.30, 0.25
 AMOUNT_COLUMN, AMOUNT_CENTS_COLUMN = "amount", "amount_cents"
+# Labels of event day D arrive by D+10 (the longest chargeback); one spare day for safety.
+LABEL_ARRIVAL_HORIZON_DAYS = 11
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,7 @@ def write_labels(landing: Path, new: pa.Table, event_days: Iterable[date]) -> di
     root = landing / "labels"
     arrivals = {int(o) for o in pc.unique(new.column("_arrival")).to_numpy()}
     # Arrival folders a previous run of these days may have written, even if this run writes none there.
-    horizon = range(event_days[0].toordinal(), event_days[-1].toordinal() + 12)
+    horizon = range(event_days[0].toordinal(), event_days[-1].toordinal() + LABEL_ARRIVAL_HORIZON_DAYS + 1)
     arrivals |= {o for o in horizon if (root / date.fromordinal(o).isoformat() / LABELS_FILE).exists()}
 
     counts = {}

@@ -110,7 +110,6 @@ class Merchants:
 class Population:
     customers: Customers
     merchants: Merchants  # base merchants, then any a scenario onboards
-    new_category_merchants: np.ndarray  # indexes into merchants of the `new_merchant_category` ones
 
 
 def _weights(table: dict[str, float], order: tuple[str, ...]) -> np.ndarray:
@@ -180,14 +179,12 @@ def build_population(
 ) -> Population:
     customers = build_customers(seed, n_customers)
     merchants = build_merchants(seed, n_merchants)
-    extra = np.arange(0)
     if new_category_onboarded is not None:
         added = new_category_merchants(seed, n_merchants + 1, new_category_onboarded, n_merchants)
-        extra = np.arange(len(merchants), len(merchants) + len(added))
         merchants = Merchants(
             *(np.concatenate([a, b]) for a, b in zip(_fields(merchants), _fields(added), strict=True))
         )
-    return Population(customers, merchants, extra)
+    return Population(customers, merchants)
 
 
 def _fields(m: Merchants) -> tuple[np.ndarray, ...]:
