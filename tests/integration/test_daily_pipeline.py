@@ -6,6 +6,7 @@ normal day. The tests read that lake: reconciliation, the gates' verdicts, quara
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -144,23 +145,30 @@ def test_killing_the_job_mid_commit_leaves_no_partial_partition(pipeline, spark,
     env = {**os.environ, PAUSE_ENV: "300", "EVERGREEN_HOME": str(lake_home), "EVERGREEN_SPARK_MASTER": "local[1]"}
     job = Path(config.REPO_ROOT) / "spark_jobs" / "clean.py"
     spark_submit = Path(sys.executable).parent / "spark-submit"
-    proc = subprocess.Popen(
-        [str(spark_submit), "--master", "local[1]", str(job), "--date", day],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    log = lake_home / "killed-clean.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(spark_submit), "--master", "local[1]", str(job), "--date", day],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     staging = Path(lake.path("silver", "transactions")) / STAGING
     deadline = time.time() + 240
     try:
         while not any(staging.glob(f"*/event_date={day}/*.parquet")):
-            assert proc.poll() is None, "the job ended before staging its write"
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"the job ended (rc {proc.returncode}) before staging its write:\n{log.read_text()[-3000:]}"
+                )
             assert time.time() < deadline, "the job never staged its write"
             time.sleep(0.5)
         time.sleep(2)  # inside the pause: staged, counted, not committed
+        assert proc.poll() is None, "the job must still be paused before its commit"
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     assert _rows(lake.read("silver", "transactions", "event_date", [day])) == before
     assert any(staging.iterdir()), "the killed write left its staging behind (ignored by readers)"
