@@ -279,7 +279,12 @@ def test_rerunning_a_batch_overwrites_its_result(spark):
     first = raw_contract_gate(bronze(spark, batch), batch)
     first_run = json.loads(Path(first.result_path).read_text())["meta"]["run_id"]["run_time"]
 
-    # A re-run in a fresh process finds the suites, definitions and checkpoints already stored.
+    suite_file = settings().home / "gx" / "expectations" / "raw_contract.json"
+    suite_before = json.loads(suite_file.read_text())
+
+    # A re-run in a fresh process finds the suites, definitions and checkpoints already stored, and
+    # leaves the unchanged suite alone: a rewrite would re-id it under every other running job.
+    this_process = dict(_gx._ensured)
     _gx._contexts.clear()
     _gx._ensured.clear()
 
@@ -292,6 +297,12 @@ def test_rerunning_a_batch_overwrites_its_result(spark):
     assert stored["success"] is False
     assert stored["meta"]["run_id"]["run_time"] != first_run
     assert list(Path(second.result_path).parent.iterdir()) == [Path(second.result_path)]
+    assert json.loads(suite_file.read_text()) == suite_before
+
+    # The first "process" still holds its checkpoints: they are still fresh.
+    _gx._ensured.update(this_process)
+    third = raw_contract_gate(bronze(spark, batch), batch)
+    assert third.status == "passed"
 
 
 def test_gate_result_round_trips_through_json(spark):

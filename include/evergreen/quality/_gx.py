@@ -36,6 +36,7 @@ from great_expectations.data_context.types.base import ProgressBarsConfig  # noq
 from great_expectations.data_context.types.resource_identifiers import (  # noqa: E402
     ExpectationSuiteIdentifier,
 )
+from great_expectations.exceptions.resource_freshness import ResourceFreshnessAggregateError  # noqa: E402
 
 from evergreen.config import settings  # noqa: E402
 
@@ -125,19 +126,38 @@ def _dataframe_batch_definition(ctx: Any, engine: str, asset_name: str) -> Any:
         return asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
 
 
+def _expectation_keys(expectations: list[Any]) -> list[str]:
+    """What an expectation checks, without the id GX gives it on save."""
+    keys = []
+    for e in expectations:
+        config = e.configuration.to_json_dict()
+        config.pop("id", None)
+        keys.append(json.dumps(config, sort_keys=True, default=str))
+    return sorted(keys)
+
+
 def _checkpoints(ctx: Any, root: Path, name: str, engine: str, asset: str, expectations: list[Any]) -> Any:
-    """Suite, validation definition and the quick and diagnose checkpoints named after `name`, (re)written
-    only when the suite built from code differs from the one this process last wrote, so the stored JSON
-    always mirrors the code."""
-    signature = json.dumps([e.configuration.to_json_dict() for e in expectations], sort_keys=True)
+    """Suite, validation definition and the quick and diagnose checkpoints named after `name`.
+
+    The suite is written only when what it checks differs from the stored one. GX 1.24's
+    `suites.add_or_update` promises stable ids for unchanged expectations but compares them id
+    included, so every call re-ids the whole suite, and every other process's checkpoint then fails
+    with "ExpectationSuite ... has changed since it has last been saved".
+    """
+    wanted = _expectation_keys(expectations)
     cached = _ensured.get((root, name))
-    if cached is not None and cached[0] == signature:
+    if cached is not None and cached[0] == wanted:
         return cached[1]
     with _flock(root, exclusive=True):
         batch_definition = _dataframe_batch_definition(ctx, engine, asset)
-        # add_or_update keeps the ids of unchanged expectations, so re-running it is a no-op in effect
-        # and a suite that already exists (another process, a re-run) is never an error.
-        suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
+        try:
+            suite = ctx.suites.get(name)
+        except gx.exceptions.DataContextError:
+            suite = None
+        if suite is None or _expectation_keys(suite.expectations) != wanted:
+            suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
+        # These two keep their ids on add_or_update, so re-running it (a re-run, another process) is a
+        # rewrite of the same content, never an "already exists" error.
         definition = ctx.validation_definitions.add_or_update(
             gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
         )
@@ -148,7 +168,7 @@ def _checkpoints(ctx: Any, root: Path, name: str, engine: str, asset: str, expec
             )
             for cp_name, result_format in ((name, QUICK), (f"{name}_diagnose", DIAGNOSE))
         )
-    _ensured[(root, name)] = (signature, checkpoints)
+    _ensured[(root, name)] = (wanted, checkpoints)
     return checkpoints
 
 
@@ -168,23 +188,34 @@ def validate(
     with _lock:
         ctx = _context(root)
         name = gate if engine == DEFAULT_ENGINE else f"{gate}_{engine}"
-        quick, diagnose = _checkpoints(ctx, root, name, engine, asset, expectations)
 
         # The run name is the batch id, so Data Docs list validations by batch.
         run_id = RunIdentifier(run_name=batch_id, run_time=dt.datetime.now(dt.UTC))
 
-        def run(checkpoint: Any, step: str) -> Any:
+        def run(diagnose: bool) -> Any:
             started = time.perf_counter()
-            with _flock(root, exclusive=False):
-                outcome = checkpoint.run(
-                    batch_parameters={"dataframe": data}, expectation_parameters=parameters or {}, run_id=run_id
-                )
-            seconds[step] = time.perf_counter() - started
+            for attempt in (1, 2):
+                checkpoint = _checkpoints(ctx, root, name, engine, asset, expectations)[int(diagnose)]
+                try:
+                    with _flock(root, exclusive=False):
+                        outcome = checkpoint.run(
+                            batch_parameters={"dataframe": data},
+                            expectation_parameters=parameters or {},
+                            run_id=run_id,
+                        )
+                    break
+                except ResourceFreshnessAggregateError:
+                    # Another process rewrote the suite (its settings differ from ours): write ours
+                    # back and run once more, rather than fail the job on a bookkeeping race.
+                    if attempt == 2:
+                        raise
+                    _ensured.pop((root, name), None)
+            seconds["diagnose" if diagnose else "validate"] = time.perf_counter() - started
             return outcome
 
-        outcome = run(quick, "validate")
+        outcome = run(diagnose=False)
         if not outcome.success:
-            outcome = run(diagnose, "diagnose")
+            outcome = run(diagnose=True)
         ((result_id, suite_result),) = outcome.run_results.items()
 
         started = time.perf_counter()
