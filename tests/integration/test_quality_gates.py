@@ -343,3 +343,12 @@ def test_importing_the_gates_is_quiet():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     gx_lines = [line for line in done.stderr.splitlines() if "great_expectations" in line]
     assert gx_lines == []
+
+
+def test_a_batch_clean_emptied_fails_even_without_a_previous_day(spark):
+    batch = "transactions-2026-01-19"
+    gate = clean_quality_gate(
+        silver(spark, batch).limit(0), batch, previous_row_count=None, quarantined={"null_customer_id": 500}
+    )
+    assert gate.status == "failed"
+    assert "row" in gate.reason

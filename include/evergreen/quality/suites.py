@@ -91,7 +91,11 @@ def clean_quality(s: Settings) -> list[Any]:
 
 
 def row_count_parameters(previous_row_count: int | None, tolerance: float) -> dict[str, float | None]:
-    """Bounds for today's silver rows: yesterday's count +- tolerance, or open when there is no yesterday."""
+    """Bounds for today's silver rows: yesterday's count +- tolerance, or at least one row when there is no
+    yesterday (a batch that clean emptied entirely is a failed batch, not a quiet day)."""
     if previous_row_count is None:
-        return {MIN_ROWS: 0, MAX_ROWS: None}
-    return {MIN_ROWS: previous_row_count * (1 - tolerance), MAX_ROWS: previous_row_count * (1 + tolerance)}
+        return {MIN_ROWS: 1, MAX_ROWS: None}
+    return {
+        MIN_ROWS: max(1.0, previous_row_count * (1 - tolerance)),
+        MAX_ROWS: previous_row_count * (1 + tolerance),
+    }
