@@ -1,0 +1,111 @@
+"""Model specs (include/evergreen/specs/<model>.yaml) as typed objects. The code reads everything
+model-specific from here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, Field
+
+SPECS_DIR = Path(__file__).parent / "specs"
+
+
+class Source(BaseModel):
+    layer: str = "gold"
+    table: str = "features"
+    key: str = "transaction_id"
+    time: str = "event_time"
+
+
+class Features(BaseModel):
+    numeric: list[str]
+    categorical: dict[str, list[str]] = Field(default_factory=dict)
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class Label(BaseModel):
+    column: str
+    time: str
+    max_delay_days: int
+    mature_after_days: int
+
+
+class Split(BaseModel):
+    train_days: int
+    validation_days: int
+    holdout_days: int
+
+
+class Guard(BaseModel):
+    tolerance: float | None = None
+    tolerance_ratio: float | None = None
+    lower_is_better: bool = False
+    fpr: float | None = None
+
+
+class Metric(BaseModel):
+    primary: str
+    guards: dict[str, Guard] = Field(default_factory=dict)
+
+
+class Policy(BaseModel):
+    min_pr_auc: float
+    min_gain: float
+
+
+class Search(BaseModel):
+    budget: int = 0
+    space: dict[str, list[float]] = Field(default_factory=dict)
+
+
+class Training(BaseModel):
+    seed: int = 7
+    early_stopping_rounds: int = 30
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: Search = Field(default_factory=Search)
+
+
+class Retraining(BaseModel):
+    cooldown_hours: float = 12
+
+
+class ModelSpec(BaseModel):
+    name: str
+    description: str = ""
+    owner: str = ""
+    source: Source = Field(default_factory=Source)
+    features: Features
+    label: Label
+    split: Split
+    metric: Metric
+    policy: Policy
+    training: Training = Field(default_factory=Training)
+    retraining: Retraining = Field(default_factory=Retraining)
+    drift: dict[str, Any] = Field(default_factory=dict)  # filled by the monitoring issue
+
+    @property
+    def spec_hash(self) -> str:
+        """Content digest of the spec as parsed: lineage tag on every model version."""
+        blob = json.dumps(self.model_dump(), sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@lru_cache(maxsize=16)
+def load_spec(name: str = "fraud", path: str | None = None) -> ModelSpec:
+    file = Path(path) if path else SPECS_DIR / f"{name}.yaml"
+    if not file.exists():
+        known = sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+        raise FileNotFoundError(f"no model spec {name!r} at {file}; known specs: {known}")
+    return ModelSpec.model_validate(yaml.safe_load(file.read_text()))
+
+
+def known_models() -> list[str]:
+    return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
