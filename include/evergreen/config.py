@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     lake_root: str = ""
     landing_root: str = ""
     source_db_url: str = ""  # SQLAlchemy URL of the operational DB (customers, merchants)
+    evergreen_db_url: str = ""  # the project's own tables: promotion audit, drift reports, event ledger
+    mlflow_tracking_uri: str = ""  # sqlite file by default; http://mlflow:5000 in the compose stack
+    mlflow_artifact_root: str = ""  # local folder by default; s3://bucket/mlflow in production
 
     spark_master: str = "local[*]"
     spark_shuffle_partitions: int = 4  # small-cluster default; 200 wastes seconds on a laptop
@@ -57,6 +60,12 @@ class Settings(BaseSettings):
             self.landing_root = _join(self.lake_root, "landing")
         if not self.source_db_url:
             self.source_db_url = f"sqlite:///{self.home / 'source.db'}"
+        if not self.evergreen_db_url:
+            self.evergreen_db_url = f"sqlite:///{self.home / 'evergreen.db'}"
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
+        if not self.mlflow_artifact_root:
+            self.mlflow_artifact_root = str(self.home / "mlartifacts")
         return self
 
     # Layer roots: the one place lake paths are spelled.

@@ -22,16 +22,30 @@ def engine(url: str | None = None) -> sa.Engine:
     return sa.create_engine(url or settings().source_db_url, future=True)
 
 
+def evergreen_engine() -> sa.Engine:
+    """The project's own database (audit trail, reports), with its tables in place."""
+    eng = engine(settings().evergreen_db_url)
+    apply_ddl(eng, "evergreen")
+    return eng
+
+
 def ddl_statements(path: Path) -> list[str]:
     """Split a DDL file into statements (our DDL has no semicolons inside literals)."""
     body = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def apply_ddl(eng: sa.Engine) -> None:
-    """Create every table in sql/0*.sql that does not exist yet (idempotent)."""
+def apply_ddl(eng: sa.Engine, database: str = "source") -> None:
+    """Create every table of `sql/<database>/*.sql` that does not exist yet (idempotent).
+
+    Two databases: `source` (the operational tables the model reads) and `evergreen` (the project's own:
+    promotion audit, drift reports, event ledger). They are separate settings, usually separate DBs.
+    """
+    files = sorted((SQL_DIR / database).glob("*.sql"))
+    if not files:
+        raise FileNotFoundError(f"no DDL in {SQL_DIR / database}")
     with eng.begin() as conn:
-        for path in sorted(SQL_DIR.glob("0*.sql")):
+        for path in files:
             for stmt in ddl_statements(path):
                 conn.execute(sa.text(stmt))
 

@@ -1,5 +1,5 @@
 -- Operational source tables the fraud model reads (customers, merchants).
--- Portable DDL: runs unchanged on SQLite and PostgreSQL. evergreen.db applies every sql/0*.sql in order.
+-- Portable DDL: runs unchanged on SQLite and PostgreSQL. evergreen.db.apply_ddl(engine, "source").
 CREATE TABLE IF NOT EXISTS customers (
     customer_id   VARCHAR(32) PRIMARY KEY,
     signup_date   DATE        NOT NULL,
