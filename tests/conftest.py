@@ -56,3 +56,10 @@ def airflow_db(run_dir):
     out = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return os.environ["AIRFLOW_HOME"]
+
+
+def pytest_configure(config):
+    # Each run's tmp_path lives under its own run dir: pytest's shared /tmp/pytest-of-<user>/ prunes
+    # older runs' folders, which deleted a concurrent run's SQLite files mid-test.
+    if not config.option.basetemp:
+        config.option.basetemp = str(_RUN_DIR / "pytest")
