@@ -1,0 +1,368 @@
+"""One MLflow run per training, and a registered model version per run.
+
+The run holds params, metrics (`validation_*`, `holdout_*`), the plots, the search trials, the three
+datasets (`mlflow.log_input`, contexts training / validation / holdout), and the model as a pyfunc wrapping
+the trained scorer with a signature and an input example. The lineage tags go on the run and on the
+registered version alike, so a version can be traced to its data, code and parameters without opening
+the run.
+
+Training objects are duck-typed (`evergreen.training`'s contract), so this module never imports training:
+    result: .scorer (.save(dir), .predict_proba(df)), .params, .best_iteration, .metrics
+            ({"validation": {...}, "holdout": {...}}), .threshold, .plots (name -> PNG path), .trials
+    data:   .train, .validation, .holdout (pandas), .lineage (partitions, rows, positives, digest, as_of)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import logging
+import math
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.data.code_dataset_source import CodeDatasetSource
+from mlflow.data.dataset_source_registry import resolve_dataset_source
+from mlflow.data.meta_dataset import MetaDataset
+from mlflow.models import ModelSignature, infer_signature
+
+from evergreen.config import REPO_ROOT
+from evergreen.registry import store
+from evergreen.registry.pyfunc_model import SCORER_ARTIFACT, SCORER_CLASS_KEY, class_path
+from evergreen.spec import ModelSpec
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"  # log_model(name=...): the model's name inside the run
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+# What a scoring environment needs besides the `evergreen` package itself (pinned to what trained it).
+RUNTIME_PACKAGES = ("mlflow", "xgboost", "pandas", "numpy", "scikit-learn", "pyarrow")
+
+# Lineage tags: on the training run and on its registered model version.
+TAG_PARTITIONS = "evergreen.data.partitions"
+TAG_ROWS = "evergreen.data.rows"
+TAG_POSITIVES = "evergreen.data.positives"
+TAG_DIGEST = "evergreen.data.digest"
+TAG_AS_OF = "evergreen.data.as_of"
+TAG_GIT_COMMIT = "evergreen.git_commit"
+TAG_DAG_ID = "evergreen.airflow.dag_id"
+TAG_DAG_RUN_ID = "evergreen.airflow.run_id"
+TAG_SPEC_HASH = "evergreen.spec_hash"
+TAG_GX_RESULTS = "evergreen.gx.result_ids"
+TAG_MODEL = "evergreen.model"
+LINEAGE_TAGS = (
+    TAG_PARTITIONS,
+    TAG_ROWS,
+    TAG_POSITIVES,
+    TAG_DIGEST,
+    TAG_AS_OF,
+    TAG_GIT_COMMIT,
+    TAG_DAG_ID,
+    TAG_DAG_RUN_ID,
+    TAG_SPEC_HASH,
+    TAG_GX_RESULTS,
+    TAG_MODEL,
+)
+# Keys a caller passes in `lineage_tags` (the rest of the lineage is read from the data and the spec).
+CALLER_KEYS = {"airflow_dag_id": TAG_DAG_ID, "airflow_run_id": TAG_DAG_RUN_ID, "gx_result_ids": TAG_GX_RESULTS}
+_DATA_KEYS = {
+    "partitions": TAG_PARTITIONS,
+    "rows": TAG_ROWS,
+    "positives": TAG_POSITIVES,
+    "digest": TAG_DIGEST,
+    "as_of": TAG_AS_OF,
+}
+_TAG_LIMIT = 5000
+# Splits up to this many rows are logged with mlflow.data.from_pandas; bigger ones as metadata only.
+FROM_PANDAS_MAX_ROWS = 250_000  # MLflow allows 8000 characters in a run tag; stay well inside
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model version and the training run that produced it."""
+
+    run_id: str
+    version: str
+    name: str
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain data for XCom; `ModelRef(**ref.to_dict())` reads it back."""
+        return dataclasses.asdict(self)
+
+
+# ---- lineage ------------------------------------------------------------------------------------------------
+def git_commit() -> str:
+    """HEAD of the repository the code runs from, or "unknown" (no git, not a checkout)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    sha = out.stdout.strip()
+    return sha if out.returncode == 0 and sha else "unknown"
+
+
+def _tag_value(value: Any) -> str:
+    """A tag value: strings as they are, the rest as JSON. Too long for a tag (e.g. a year of daily
+    partitions), every list inside is summarized as its first and last item, count and digest."""
+    if value is None:
+        return "none"
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, (dt.date, dt.datetime)):
+        text = value.isoformat()
+    else:
+        text = json.dumps(value, default=str, sort_keys=True)
+        if len(text) > _TAG_LIMIT:
+            text = json.dumps(_summarized(value), default=str, sort_keys=True)
+    return text if len(text) <= _TAG_LIMIT else text[: _TAG_LIMIT - 3] + "..."
+
+
+def _summarized(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _summarized(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) and value:
+        blob = json.dumps(value, default=str, sort_keys=True).encode()
+        return {
+            "first": value[0],
+            "last": value[-1],
+            "count": len(value),
+            "sha256": hashlib.sha256(blob).hexdigest()[:16],
+        }
+    return value
+
+
+def build_lineage_tags(data: Any, spec: ModelSpec, caller: dict[str, Any] | None = None) -> dict[str, str]:
+    """Every lineage tag, as strings: data snapshot, code, orchestration, spec, gates.
+
+    `caller` carries what only the caller knows: `airflow_dag_id`, `airflow_run_id` (None outside
+    Airflow) and `gx_result_ids`; any other key becomes an `evergreen.<key>` tag.
+    """
+    caller = dict(caller or {})
+    lineage = dict(getattr(data, "lineage", None) or {})
+    tags: dict[str, str] = {}
+    for key, tag in _DATA_KEYS.items():
+        if lineage.get(key) is None:
+            log.warning("training data lineage has no %r; tagging it 'unknown'", key)
+        tags[tag] = _tag_value(lineage.get(key, "unknown"))
+    for key, value in lineage.items():  # the rest of the snapshot: source, as_of rules, files, bytes...
+        tags.setdefault(f"evergreen.data.{key}", _tag_value(value))
+    tags[TAG_GIT_COMMIT] = git_commit()
+    tags[TAG_SPEC_HASH] = spec.spec_hash
+    tags[TAG_MODEL] = spec.name
+    for key, tag in CALLER_KEYS.items():
+        value = caller.pop(key, None)
+        tags[tag] = _tag_value(list(value) if key == "gx_result_ids" and value is not None else value)
+    for key, value in caller.items():
+        tags[f"evergreen.{key}"] = _tag_value(value)
+    return tags
+
+
+# ---- the run ------------------------------------------------------------------------------------------------
+def _frame_digest(frame: pd.DataFrame) -> str:
+    """Content digest of a whole frame (vectorized; MLflow's own digest maps `type` over every cell)."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    columns = ",".join(f"{c}:{t}" for c, t in frame.dtypes.astype(str).items())
+    return hashlib.sha256(columns.encode() + hashed.tobytes()).hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses (e.g. search trials) as dicts, for JSON artifacts."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
+
+
+def _source(uri: str | None):
+    """The gold table as an MLflow dataset source (s3a:// read as s3://), or None if MLflow has no resolver."""
+    if not uri:
+        return None
+    uri = "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri
+    try:
+        with warnings.catch_warnings():
+            # a local path matches MLflow's local-artifact resolver twice ("interpreted in multiple ways")
+            warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+            return resolve_dataset_source(uri)
+    except Exception:  # no resolver for this scheme: the lineage tags still name the source
+        log.info("no MLflow dataset source for %s; datasets logged without one", uri)
+        return None
+
+
+def _split_rows(data: Any, split: str) -> int | None:
+    rows = (getattr(data, "lineage", None) or {}).get("rows")
+    return int(rows[split]) if isinstance(rows, dict) and split in rows else None
+
+
+def _dataset(data: Any, split: str, spec: ModelSpec, source: Any, signature: ModelSignature):
+    """The split as an MLflow dataset. A split small enough to hold goes through `from_pandas` (schema,
+    row count, content digest); a bigger one is never read into pandas just to be described: it is logged
+    as metadata (source, name, schema, a digest derived from the lineage's content digest)."""
+    name = f"{spec.name}-{split}"
+    rows = _split_rows(data, split)
+    if rows is None or rows <= FROM_PANDAS_MAX_ROWS:
+        frame = getattr(data, split)
+        targets = spec.label.column if spec.label.column in frame.columns else None
+        kwargs = {"source": source} if source is not None else {}
+        return mlflow.data.from_pandas(frame, name=name, targets=targets, digest=_frame_digest(frame), **kwargs)
+    lineage_digest = str((getattr(data, "lineage", None) or {}).get("digest", "unknown"))
+    digest = hashlib.sha256(f"{lineage_digest}:{split}".encode()).hexdigest()[:16]
+    return MetaDataset(source=source or CodeDatasetSource(tags={}), name=name, digest=digest, schema=signature.inputs)
+
+
+def _input_tags(lineage: dict[str, Any], split: str) -> dict[str, str]:
+    """Short per-input tags (MLflow allows 500 characters): the split's days and rows."""
+    tags = {}
+    days = (lineage.get("partitions") or {}).get(split) if isinstance(lineage.get("partitions"), dict) else None
+    if days:
+        tags["partitions"] = f"{days[0]}..{days[-1]} ({len(days)} days)"
+    rows = (lineage.get("rows") or {}).get(split) if isinstance(lineage.get("rows"), dict) else None
+    if rows is not None:
+        tags["rows"] = str(rows)
+    return tags
+
+
+def _flat_params(result: Any) -> dict[str, Any]:
+    params = {str(k): v for k, v in (result.params or {}).items()}
+    params["best_iteration"] = result.best_iteration
+    return params
+
+
+def _metrics(result: Any) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for split, values in (result.metrics or {}).items():
+        for name, value in (values or {}).items():
+            if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                if math.isfinite(float(value)):
+                    out[f"{split}_{name}"] = float(value)
+                else:
+                    log.warning("metric %s_%s is %s; not logged", split, name, value)
+    if result.threshold is not None:
+        out["threshold"] = float(result.threshold)
+    for phase, seconds in (getattr(result, "timings", None) or {}).items():
+        out[f"timing_{phase}"] = float(seconds)
+    return out
+
+
+def _requirements() -> list[str]:
+    reqs = []
+    for package in RUNTIME_PACKAGES:
+        try:
+            reqs.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return reqs
+
+
+def _feature_frame(data: Any, spec: ModelSpec) -> pd.DataFrame:
+    """The model's input as scoring will see it: the gold feature columns, with the gold dtypes."""
+    frame = data.holdout if len(data.holdout) else data.train
+    missing = [c for c in spec.features.names if c not in frame.columns]
+    if missing:
+        raise ValueError(f"the training frames lack the spec's features {missing}")
+    return frame[spec.features.names]
+
+
+def infer_model_signature(features: pd.DataFrame, scores: np.ndarray) -> ModelSignature:
+    """The pyfunc's signature from the gold feature frame, with one deliberate widening.
+
+    Gold's 32-bit integer features (day differences, flags: `datediff`, `cast("int")` in Spark) are null
+    when a join misses, e.g. a customer not yet in the source DB, and a null turns the pandas column into
+    float64, which a `integer` schema column refuses at scoring time. They are declared `double`: MLflow
+    accepts int32 input for a double column, so a day without nulls scores as well. 64-bit integers (Spark
+    counts, never null) stay `long`: MLflow refuses int64 -> double.
+    """
+    sample = features.head(1000).copy()
+    for column in sample.columns:
+        dtype = sample[column].dtype
+        if pd.api.types.is_integer_dtype(dtype) and dtype.itemsize <= 4:
+            sample[column] = sample[column].astype("float64")
+    with _integer_hint_silenced():  # the 64-bit counts above stay integers on purpose
+        return infer_signature(sample, scores)
+
+
+@contextlib.contextmanager
+def _integer_hint_silenced() -> Iterator[None]:
+    """MLflow warns whenever it infers a schema with integer columns; here that is deliberate (the model
+    signature above) or descriptive only (the schema of a logged dataset)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+        yield
+
+
+def log_training(result: Any, data: Any, spec: ModelSpec, *, lineage_tags: dict[str, Any] | None = None) -> ModelRef:
+    """Log one training as an MLflow run in the experiment named after the model, and register its model
+    as a new version of `spec.name` carrying the same lineage tags. Returns the version's reference."""
+    client = store.connect()
+    tags = build_lineage_tags(data, spec, lineage_tags)
+    lineage = dict(getattr(data, "lineage", None) or {})
+    experiment = store.experiment_id(client, spec.name)
+    started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    features = _feature_frame(data, spec)
+    example = features.head(5)
+    scores = np.asarray(result.scorer.predict_proba(example), dtype=np.float64)
+    signature = infer_model_signature(features, scores)
+
+    with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-{started}", tags=tags) as run:
+        mlflow.log_params(_flat_params(result))
+        mlflow.log_metrics(_metrics(result))
+        for name, path in (result.plots or {}).items():
+            if Path(path).exists():
+                mlflow.log_artifact(str(path), artifact_path="plots")
+            else:
+                log.warning("plot %s at %s does not exist; not logged", name, path)
+        if getattr(result, "trials", None):
+            mlflow.log_dict({"trials": [_plain(t) for t in result.trials]}, "search/trials.json")
+        if getattr(result, "feature_importance", None):
+            mlflow.log_dict(_plain(result.feature_importance), "feature_importance.json")
+        source = _source(lineage.get("source"))
+        for split in ("train", "validation", "holdout"):
+            context = "training" if split == "train" else split
+            dataset = _dataset(data, split, spec, source, signature)
+            with _integer_hint_silenced():
+                mlflow.log_input(dataset, context=context, tags=_input_tags(lineage, split))
+        with tempfile.TemporaryDirectory(prefix="evergreen-scorer-") as tmp:
+            scorer_dir = Path(tmp) / SCORER_ARTIFACT
+            result.scorer.save(str(scorer_dir))
+            info = mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=str(MODEL_CODE),
+                artifacts={SCORER_ARTIFACT: str(scorer_dir)},
+                model_config={SCORER_CLASS_KEY: class_path(result.scorer)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=_requirements(),
+            )
+    registered = mlflow.register_model(info.model_uri, spec.name, tags=tags)
+    ref = ModelRef(run_id=run.info.run_id, version=str(registered.version), name=spec.name)
+    log.info("logged run %s and registered %s version %s", ref.run_id, ref.name, ref.version)
+    return ref
+
+
+# ---- loading ------------------------------------------------------------------------------------------------
+def load_version(name: str, version: str):
+    """A registered version as a pyfunc model (`models:/<name>/<version>`)."""
+    store.connect()
+    return mlflow.pyfunc.load_model(f"models:/{name}/{version}")
+
+
+def load_champion(name: str):
+    """The champion as a pyfunc model (`models:/<name>@champion`): models only ever come from the registry."""
+    client = store.connect()
+    if store.CHAMPION not in store.aliases(client, name):
+        raise LookupError(f"model {name!r} has no champion yet (no '{store.CHAMPION}' alias in the registry)")
+    return mlflow.pyfunc.load_model(f"models:/{name}@{store.CHAMPION}")
