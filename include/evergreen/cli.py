@@ -210,6 +210,35 @@ def cmd_demo(args) -> int:
     return 0 if reconciled else 1
 
 
+# ---- registry: champion, rollback ---------------------------------------------------------------------------
+def cmd_champion(args) -> int:
+    from evergreen.registry.promotion import champion_info
+
+    try:
+        info = champion_info(args.model)
+    except LookupError as e:
+        print(f"no champion: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(info, default=str))
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from evergreen.registry.rollback import RollbackError, rollback
+
+    try:
+        decision = rollback(args.model, to_version=args.to_version, reason=args.reason, actor=args.actor)
+    except RollbackError as e:
+        print(f"rollback refused, nothing changed: {e}", file=sys.stderr)
+        return 2
+    keys = ("model", "decision", "challenger_version", "champion_version", "reason", "actor", "decided_at", "audit_id")
+    out = {k: getattr(decision, k) for k in keys}
+    out["champion"] = out.pop("challenger_version")
+    out["replaced"] = out.pop("champion_version")
+    print(json.dumps(out))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="evergreen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -238,6 +267,17 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--bad-scenario", default="schema_break")
     d.add_argument("--bad-day", type=int, default=5, help="which day (1-based) gets the bad-data scenario")
     d.set_defaults(func=cmd_demo)
+
+    ch = sub.add_parser("champion", help="the champion version of a model and its metrics, as JSON")
+    ch.add_argument("--model", default="fraud")
+    ch.set_defaults(func=cmd_champion)
+
+    rb = sub.add_parser("rollback", help="point a model's champion back at a previous version (audited)")
+    rb.add_argument("--model", default="fraud")
+    rb.add_argument("--to-version", default=None, help="default: the previous_champion alias")
+    rb.add_argument("--reason", required=True)
+    rb.add_argument("--actor", required=True, help="who rolls back (recorded in the audit trail)")
+    rb.set_defaults(func=cmd_rollback)
 
     args = parser.parse_args(argv)
     return args.func(args)
