@@ -41,12 +41,16 @@ class MlflowServer:
         port: int | None = None,
         log_path: str | Path | None = None,
         workers: int = 1,
+        jobs: bool = False,
     ) -> None:
         self.backend_store_uri = backend_store_uri
         self.artifacts_destination = str(artifacts_destination)
         self.port = port or free_port()
         self.log_path = Path(log_path) if log_path else Path(self.artifacts_destination).parent / "mlflow-server.log"
         self.workers = workers
+        # MLflow's job runner (GenAI scorers, trace roll-ups: nothing Evergreen uses) starts seven huey
+        # worker processes; off, the server starts faster and stops in about a second.
+        self.jobs = jobs
         self.process: subprocess.Popen | None = None
         self.start_seconds: float | None = None
 
@@ -90,8 +94,14 @@ class MlflowServer:
         began = time.monotonic()
         with open(self.log_path, "ab") as log:
             # Own session: stop() signals the server and the workers it forks, and nothing else.
+            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if self.jobs else "false"}
             self.process = subprocess.Popen(
-                self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
             )
         while not self.healthy():
             if self.process.poll() is not None:
