@@ -46,6 +46,30 @@ def _window(key: str, seconds: int) -> Window:
     return Window.partitionBy(key).orderBy("ts").rangeBetween(-seconds, -1)
 
 
+# Spark evaluates a bounded RANGE frame (`rangeBetween(-w, -1)`) by re-aggregating the whole frame for every
+# row, so a merchant with n rows in its window costs n^2. A frame that starts at the partition's first row
+# grows incrementally (O(n)), and for counts and integer sums "rows in [t - w, t - 1]" is exactly "rows up
+# to t - 1" minus "rows up to t - w - 1". Same values, including null for a sum over no values.
+def _count_before(key: str, seconds: int) -> F.Column:
+    """`count(*)` over `_window(key, seconds)`, computed from two growing frames."""
+    upto = Window.partitionBy(key).orderBy("ts")
+    return F.count("*").over(upto.rangeBetween(Window.unboundedPreceding, -1)) - F.count("*").over(
+        upto.rangeBetween(Window.unboundedPreceding, -seconds - 1)
+    )
+
+
+def _sum_before(column: str, key: str, seconds: int) -> F.Column:
+    """`sum(column)` of an integer column over `_window(key, seconds)`, computed from growing frames."""
+    upto = Window.partitionBy(key).orderBy("ts")
+    prev, start = (
+        upto.rangeBetween(Window.unboundedPreceding, -1),
+        upto.rangeBetween(Window.unboundedPreceding, -seconds - 1),
+    )
+    values = F.count(column).over(prev) - F.count(column).over(start)
+    total = F.coalesce(F.sum(column).over(prev), F.lit(0)) - F.coalesce(F.sum(column).over(start), F.lit(0))
+    return F.when(values > 0, total)
+
+
 def build_features(
     transactions: DataFrame,
     labels: DataFrame | None,
@@ -67,8 +91,8 @@ def build_features(
     cust = Window.partitionBy("customer_id").orderBy("ts")
     merchant_events = _merchant_label_events(tx, labels, as_of)
     tx = (
-        tx.withColumn("cust_txn_count_24h", F.count("*").over(_window("customer_id", DAY)))
-        .withColumn("cust_txn_count_7d", F.count("*").over(_window("customer_id", 7 * DAY)))
+        tx.withColumn("cust_txn_count_24h", _count_before("customer_id", DAY))
+        .withColumn("cust_txn_count_7d", _count_before("customer_id", 7 * DAY))
         .withColumn("cust_amount_mean_30d", F.avg("amount").over(_window("customer_id", 30 * DAY)))
         .withColumn(
             "cust_distinct_merchants_7d",
@@ -78,7 +102,7 @@ def build_features(
             "secs_since_prev_txn",
             F.col("ts") - F.max("ts").over(cust.rangeBetween(Window.unboundedPreceding, -1)),
         )
-        .withColumn("merchant_txn_count_7d", F.count("*").over(_window("merchant_id", 7 * DAY)))
+        .withColumn("merchant_txn_count_7d", _count_before("merchant_id", 7 * DAY))
     )
     tx = tx.join(merchant_events, on="transaction_id", how="left")
 
@@ -141,10 +165,9 @@ def _merchant_label_events(tx: DataFrame, labels: DataFrame | None, as_of: str) 
             )
         )
         rows = rows.unionByName(arrived)
-    w = _window("merchant_id", 30 * DAY)
     return (
-        rows.withColumn("merchant_known_labels_30d", F.sum("known").over(w))
-        .withColumn("merchant_frauds_30d", F.sum("fraud").over(w))
+        rows.withColumn("merchant_known_labels_30d", _sum_before("known", "merchant_id", 30 * DAY))
+        .withColumn("merchant_frauds_30d", _sum_before("fraud", "merchant_id", 30 * DAY))
         .filter(F.col("transaction_id").isNotNull())
         .select(
             "transaction_id",
