@@ -139,11 +139,11 @@ def _assert_lineage(spec, data, version: str, caller: dict | None) -> None:
     assert {t: run.data.tags.get(t) for t in LINEAGE_TAGS} == {t: tags[t] for t in LINEAGE_TAGS}
 
 
-def _assert_run(spec, ref, result) -> None:
+def _assert_run(spec, data, ref, result) -> None:
     """What the training run holds: params, metrics, plots, datasets, the model with signature and example."""
     from mlflow.models import get_model_info
 
-    from evergreen.registry import store
+    from evergreen.registry import mlflow_log, store
 
     client = store.connect()
     run = client.get_run(ref.run_id)
@@ -158,17 +158,27 @@ def _assert_run(spec, ref, result) -> None:
         "calibration.png",
         "confusion_matrix.png",
     } <= plots
-    contexts = {next(t.value for t in d.tags if t.key == "mlflow.data.context") for d in run.inputs.dataset_inputs}
-    assert contexts == {"training", "validation", "holdout"}
+    inputs = {next(t.value for t in d.tags if t.key == "mlflow.data.context"): d for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "validation", "holdout"}
+    for context, split in (("training", "train"), ("validation", "validation"), ("holdout", "holdout")):
+        dataset = inputs[context].dataset
+        assert dataset.name == f"{spec.name}-{split}"
+        assert set(spec.features.names) <= {c["name"] for c in json.loads(dataset.schema)["mlflow_colspec"]}
+        tags = {t.key: t.value for t in inputs[context].tags}
+        assert tags["rows"] == str(data.lineage["rows"][split])
+        if data.lineage["rows"][split] > mlflow_log.FROM_PANDAS_MAX_ROWS:  # described, never read into pandas
+            assert dataset.profile is None
+        else:
+            assert json.loads(dataset.profile)["num_rows"] == data.lineage["rows"][split]
     info = get_model_info(ref.uri)
     assert info.signature is not None
     assert info.signature.inputs.input_names() == spec.features.names
     assert info.saved_input_example_info is not None
 
 
-def test_champion_lifecycle_on_a_sqlite_store(spec, trained, sqlite_store, predictions_seen, capsys):
+def test_champion_lifecycle_on_a_sqlite_store(spec, trained, sqlite_store, predictions_seen, capsys, monkeypatch):
     from evergreen import cli
-    from evergreen.registry import audit
+    from evergreen.registry import audit, mlflow_log
     from evergreen.registry.mlflow_log import load_champion, log_training
     from evergreen.registry.promotion import challenge_and_promote
     from evergreen.registry.rollback import RollbackError, rollback
@@ -176,6 +186,8 @@ def test_champion_lifecycle_on_a_sqlite_store(spec, trained, sqlite_store, predi
     data, results = trained
     holdout = data.holdout
     name = spec.name
+    # the train split (36k rows) takes the big-split path (metadata only), validation and holdout from_pandas
+    monkeypatch.setattr(mlflow_log, "FROM_PANDAS_MAX_ROWS", 10_000)
 
     # 1. the first model is below the minimum: rejected, no champion
     weak = log_training(results["weak"], data, spec, lineage_tags=None)
@@ -231,7 +243,7 @@ def test_champion_lifecycle_on_a_sqlite_store(spec, trained, sqlite_store, predi
     _assert_lineage(spec, data, weak.version, None)
     _assert_lineage(spec, data, mid.version, CALLER)
     _assert_lineage(spec, data, strong.version, CALLER)
-    _assert_run(spec, strong, results["strong"])
+    _assert_run(spec, data, strong, results["strong"])
 
     # 7. the audit trail: one row per decision, both models' metrics on the same holdout
     rows = list(reversed(audit.history(name)))
@@ -365,7 +377,7 @@ def test_train_challenge_promote_against_mlflow_server_on_postgresql(
     assert np.array_equal(served, predictions_seen[strong.run_id])
     assert np.array_equal(served, results["strong"].scorer.predict_proba(data.holdout))
     _assert_lineage(spec, data, strong.version, CALLER)
-    _assert_run(spec, strong, results["strong"])
+    _assert_run(spec, data, strong, results["strong"])
 
     rollback(name, reason="drill", actor="alice")
     assert _aliases(name)["champion"] == mid.version
