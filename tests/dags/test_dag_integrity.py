@@ -22,14 +22,17 @@ def test_every_dag_file_imports_without_errors(dagbag):
     assert defined == set(dag_files()), "every file in dags/ defines a DAG"
 
 
-@pytest.fixture(params=sorted(["ingest_daily"]))
+ALL_DAGS = ["ingest_daily", "retrain", "rollback_model"]
+
+
+@pytest.fixture(params=ALL_DAGS)
 def dag(request, dagbag):
     return dagbag.dags[request.param]
 
 
 def test_all_dags_are_checked(dagbag):
     # The parametrized policy tests below name their DAGs; a new DAG must be added to them.
-    assert set(dagbag.dag_ids) == {"ingest_daily"}
+    assert set(dagbag.dag_ids) == set(ALL_DAGS)
 
 
 def test_no_cycles(dag):
@@ -86,3 +89,23 @@ def test_ingest_daily_structure(dagbag):
     outlets = [a.uri for a in dag.get_task("features").outlets]
     assert outlets == ["evergreen://gold/features"]
     assert dag.max_active_runs == 1
+
+
+def test_retrain_structure_and_schedule(dagbag):
+    from airflow.sdk import AssetOrTimeSchedule
+
+    dag = dagbag.dags["retrain"]
+    assert set(dag.task_ids) == {"plan", "train", "challenge"}
+    assert dag.get_task("train").downstream_task_ids == {"challenge"}
+    assert dag.get_task("plan").downstream_task_ids == {"train", "challenge"}
+    # Either a cron tick or new gold features starts it (AssetOrTimeSchedule, not a list of assets).
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.max_active_runs == 1
+    assert {"force_promote", "requested_by", "search_budget", "training_window_days"} <= set(dag.params)
+
+
+def test_rollback_model_is_manual_only(dagbag):
+    dag = dagbag.dags["rollback_model"]
+    assert type(dag.timetable).__name__ == "NullTimetable"  # schedule=None: only a person starts it
+    assert set(dag.task_ids) == {"rollback"}
+    assert {"model", "to_version", "reason", "requested_by"} <= set(dag.params)

@@ -1,0 +1,145 @@
+"""retrain: train a challenger on gold, judge it against the champion on the same holdout, promote or keep."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+
+from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag
+
+DOC = """
+### retrain
+Trains an XGBoost **challenger** on the latest mature gold features (the model spec
+`include/evergreen/specs/<model>.yaml` says which features, which days, which metric), logs it to MLflow
+with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
+holdout. Runs daily at 03:00 UTC and whenever `ingest_daily` lands new gold features; the spec's cooldown
+keeps one day's data from training twice.
+
+**Owner:** data platform (`evergreen-data-platform`). **Manual run:** the form sets the data day
+(`as_of`), training window, hyper-parameters and search budget. `force_promote` promotes whatever the
+metrics say and is recorded in the audit trail under `requested_by` (required with it).
+
+**When it fails**
+- `plan` failed: no gold yet (run `ingest_daily`), or `force_promote` without `requested_by`.
+- `plan` skipped the rest: this day's data already trained within the cooldown (see the log for the run).
+- `train` failed with "not enough mature days": labels take `label.mature_after_days` to mature; wait, or
+  lower `training_window_days`. A failed training never touches the champion.
+- `challenge` ended with decision `reject`: not a failure. The champion stays; the reason (numbers
+  included) is on the model version's tags and in the `promotions` audit table (`evergreen champion`).
+- To undo a promotion: trigger `rollback_model` (or `evergreen rollback --reason ... --actor ...`).
+"""
+
+
+@dag(
+    dag_id="retrain",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
+        assets=[Asset(name="gold_features", uri=GOLD_FEATURES_URI)],
+    ),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[Tag.EVERGREEN, Tag.TRAINING],
+    doc_md=DOC,
+    params={
+        "model": Param("fraud", type="string", title="Model", description="A spec in include/evergreen/specs"),
+        "as_of": Param(
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Data as of",
+            description="YYYY-MM-DD; empty = the latest gold day",
+        ),
+        "training_window_days": Param(
+            None,
+            type=["null", "integer"],
+            minimum=3,
+            title="Training window (days)",
+            description="empty = the spec's split.train_days",
+        ),
+        "max_depth": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            maximum=16,
+            title="max_depth",
+            description="empty = the spec's value",
+        ),
+        "n_estimators": Param(
+            None,
+            type=["null", "integer"],
+            minimum=10,
+            maximum=5000,
+            title="n_estimators",
+            description="empty = the spec's value (early stopping still applies)",
+        ),
+        "learning_rate": Param(
+            None,
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            maximum=1,
+            title="learning_rate",
+            description="empty = the spec's value",
+        ),
+        "search_budget": Param(
+            None,
+            type=["null", "integer"],
+            minimum=0,
+            maximum=50,
+            title="Search budget",
+            description="random-search trials; empty = the spec's training.search.budget",
+        ),
+        "force_promote": Param(
+            False,
+            type="boolean",
+            title="Force promote",
+            description="promote regardless of the policy (audited under requested_by)",
+        ),
+        "requested_by": Param(
+            None, type=["null", "string"], title="Requested by", description="your name; required with force_promote"
+        ),
+    },
+)
+def retrain():
+    @task
+    def plan(params=None, dag_run=None, triggering_asset_events=None) -> dict:
+        from airflow.exceptions import AirflowSkipException
+
+        from evergreen import retraining
+
+        events = [
+            {"asset": getattr(asset, "uri", str(asset)), "extra": dict(e.extra or {})}
+            for asset, evs in (triggering_asset_events or {}).items()
+            for e in evs
+        ]
+        planned = retraining.plan(
+            dict(params or {}),
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            run_type=str(dag_run.run_type),
+            asset_events=events,
+        )
+        done = retraining.cooldown_run(planned)
+        if done:
+            raise AirflowSkipException(f"data as of {planned['as_of']} already trained within the cooldown: run {done}")
+        return planned
+
+    @task
+    def train(planned: dict) -> dict:
+        from evergreen.retraining import train_challenger
+
+        return train_challenger(planned)
+
+    @task
+    def challenge(planned: dict, challenger: dict) -> dict:
+        from evergreen.retraining import challenge as judge
+
+        return judge(planned, challenger)
+
+    planned = plan()
+    challenge(planned, train(planned))
+
+
+retrain()

@@ -1,0 +1,54 @@
+"""rollback_model: point a model's champion back at a chosen or the previous version (manual only)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import Param, dag, task
+
+from evergreen.dagkit import DEFAULT_ARGS, Tag
+
+DOC = """
+### rollback_model
+Moves a model's `champion` alias back to `to_version`, or to the version marked `previous_champion`, and
+writes an audit row (decision `rollback`, your name and reason) to the `promotions` table and onto the
+model versions. Nothing is retrained. Manual only: trigger it from the UI form.
+
+**Owner:** data platform (`evergreen-data-platform`). Same as `evergreen rollback --model fraud --reason
+"..." --actor NAME [--to-version N]`.
+
+**When it fails** nothing changed: the log says why (no such version, the version is already champion,
+no previous champion to go back to, or `requested_by` missing). Pick an existing version from MLflow's
+model page or `evergreen champion`, and run it again.
+"""
+
+
+@dag(
+    dag_id="rollback_model",
+    schedule=None,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=[Tag.EVERGREEN, Tag.TRAINING, Tag.MANUAL],
+    doc_md=DOC,
+    params={
+        "model": Param("fraud", type="string", title="Model", description="the registered model's name"),
+        "to_version": Param(
+            None, type=["null", "string"], title="Target version", description="empty = the previous champion"
+        ),
+        "reason": Param("", type="string", minLength=3, title="Reason", description="recorded in the audit trail"),
+        "requested_by": Param("", type="string", minLength=1, title="Requested by", description="your name"),
+    },
+)
+def rollback_model():
+    @task
+    def rollback(params=None) -> dict:
+        from evergreen.retraining import rollback as move_back
+
+        return move_back(dict(params or {}))
+
+    rollback()
+
+
+rollback_model()

@@ -1,0 +1,126 @@
+"""The retraining steps the `retrain` and `rollback_model` DAGs run: plan -> train -> challenge/promote.
+
+Glue only: the data split and XGBoost live in evergreen.training, MLflow and the policy in
+evergreen.registry. Each step takes and returns small JSON-ready dicts (they travel through XCom).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from evergreen.spec import load_spec
+
+HYPER_PARAMS = ("max_depth", "n_estimators", "learning_rate")
+
+
+class RetrainRefusedError(ValueError):
+    """A run that must not go ahead (a forced promotion with nobody named, no gold yet)."""
+
+
+def latest_gold_day(spec_name: str = "fraud") -> str:
+    from evergreen.inventory import partition_counts
+
+    spec = load_spec(spec_name)
+    days = partition_counts(spec.source.layer, spec.source.table, "event_date")
+    if not days:
+        raise RetrainRefusedError(f"no gold/{spec.source.table} partitions yet: run ingest_daily first")
+    return max(days)
+
+
+def plan(
+    params: dict[str, Any],
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    run_type: str | None = None,
+    asset_events: list[dict] | None = None,
+) -> dict[str, Any]:
+    """What this run will do: which model, which data (as of which day), which overrides, who asked."""
+    model = params.get("model") or "fraud"
+    spec = load_spec(model)
+    force = bool(params.get("force_promote"))
+    requested_by = (params.get("requested_by") or "").strip() or None
+    if force and not requested_by:
+        raise RetrainRefusedError("force_promote needs requested_by: a forced promotion is recorded with a name")
+    as_of = str(dt.date.fromisoformat(str(params["as_of"]))) if params.get("as_of") else latest_gold_day(model)
+    return {
+        "model": spec.name,
+        "as_of": as_of,
+        "window_days": params.get("training_window_days"),
+        "params_override": {k: params[k] for k in HYPER_PARAMS if params.get(k) is not None},
+        "search_budget": params.get("search_budget"),
+        "force_promote": force,
+        "actor": requested_by if force else "policy",
+        "triggered_by": {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "run_type": run_type,
+            "requested_by": requested_by,
+            "asset_events": asset_events or [],
+        },
+    }
+
+
+def cooldown_run(plan: dict[str, Any]) -> str | None:
+    """A run that already trained on this day's data within the spec's cooldown (None: go ahead).
+    A forced run by a named person ignores the cooldown."""
+    from evergreen.registry.history import trained_recently
+
+    if plan["force_promote"]:
+        return None
+    return trained_recently(plan["model"], plan["as_of"], load_spec(plan["model"]).retraining.cooldown_hours)
+
+
+def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
+    """Train on the planned split and register the challenger; returns its model reference."""
+    from evergreen.registry.mlflow_log import log_training
+    from evergreen.training import load_training_data
+    from evergreen.training.train import train
+
+    spec = load_spec(plan["model"])
+    data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
+    result = train(spec, data, params_override=plan["params_override"] or None, search_budget=plan["search_budget"])
+    caller = plan["triggered_by"]
+    ref = log_training(
+        result,
+        data,
+        spec,
+        lineage_tags={"airflow_dag_id": caller.get("dag_id"), "airflow_run_id": caller.get("run_id")},
+    )
+    return {**ref.to_dict(), "holdout_metrics": result.metrics["holdout"]}
+
+
+def challenge(plan: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any]:
+    """Judge the challenger against the champion on the same holdout; the policy (or a named person) decides."""
+    from evergreen.registry.mlflow_log import ModelRef
+    from evergreen.registry.promotion import challenge_and_promote
+    from evergreen.training import load_training_data
+
+    spec = load_spec(plan["model"])
+    data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
+    ref = ModelRef(run_id=challenger["run_id"], version=challenger["version"], name=challenger["name"])
+    decision = challenge_and_promote(
+        spec,
+        ref,
+        data.holdout,
+        force=plan["force_promote"],
+        actor=plan["actor"],
+        triggered_by=plan["triggered_by"],
+    )
+    return decision.to_dict()
+
+
+def rollback(params: dict[str, Any]) -> dict[str, Any]:
+    from evergreen.registry.rollback import rollback as move_back
+
+    requested_by = (params.get("requested_by") or "").strip()
+    if not requested_by:
+        raise RetrainRefusedError("a rollback needs requested_by: the audit trail records who did it")
+    decision = move_back(
+        params.get("model") or "fraud",
+        to_version=str(params["to_version"]) if params.get("to_version") else None,
+        reason=params["reason"],
+        actor=requested_by,
+    )
+    return decision.to_dict()
