@@ -105,7 +105,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
 def retrain():
     @task
     def plan(params=None, dag_run=None, triggering_asset_events=None) -> dict:
-        from airflow.exceptions import AirflowSkipException
+        from airflow.sdk.exceptions import AirflowSkipException
 
         from evergreen import retraining
 

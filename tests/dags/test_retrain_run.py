@@ -1,0 +1,109 @@
+"""retrain and rollback_model end to end through Airflow's dag.test(), on a small synthetic gold lake and
+a real MLflow store: a first champion, the cooldown, a forced promotion by a named person, a rollback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+
+import pytest
+import sqlalchemy as sa
+
+from evergreen import config
+
+AS_OF = "2026-03-10"
+
+
+@pytest.fixture(scope="module")
+def lake(airflow_db, tmp_path_factory):
+    from evergreen.training.synthetic import synthetic_gold, write_gold
+
+    home = tmp_path_factory.mktemp("retrain")
+    saved = os.environ.get("EVERGREEN_HOME")
+    os.environ["EVERGREEN_HOME"] = str(home)
+    s = config.reload()
+    # 32 days: 21 train + 2 validation + 2 holdout, all older than the 7 days labels need to mature.
+    write_gold(
+        synthetic_gold("2026-02-01", days=38, rows_per_day=600, seed=3, built_as_of=AS_OF), s.layer("gold", "features")
+    )
+    yield home
+    if saved is not None:
+        os.environ["EVERGREEN_HOME"] = saved
+    config.reload()
+
+
+def _dag(dag_id):
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(config.REPO_ROOT / "dags" / f"{dag_id}.py")).dags[dag_id]
+
+
+def _run(dag_id, conf, minute):
+    run = _dag(dag_id).test(logical_date=dt.datetime(2026, 3, 11, 4, minute, tzinfo=dt.UTC), run_conf=conf)
+    return run, {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def _audit():
+    eng = sa.create_engine(config.settings().evergreen_db_url)
+    with eng.connect() as conn:
+        rows = (
+            conn.execute(
+                sa.text(
+                    "SELECT decision, actor, challenger_version, champion_version, triggered_by "
+                    "FROM promotions ORDER BY decided_at"
+                )
+            )
+            .mappings()
+            .all()
+        )
+    return [dict(r) for r in rows]
+
+
+def _champion():
+    from evergreen.registry.promotion import champion_info
+
+    return str(champion_info("fraud")["version"])
+
+
+def test_first_training_becomes_champion_and_records_its_trigger(lake):
+    run, states = _run("retrain", {"as_of": AS_OF}, 1)
+    assert str(run.state) == "success", states
+    assert _champion() == "1"
+    audit = _audit()
+    assert [a["decision"] for a in audit] == ["promote"]
+    assert audit[0]["actor"] == "policy"
+    assert json.loads(audit[0]["triggered_by"])["dag_id"] == "retrain"
+
+
+def test_the_same_day_does_not_train_twice_within_the_cooldown(lake):
+    run, states = _run("retrain", {"as_of": AS_OF}, 2)
+    assert str(run.state) == "success"
+    assert states == {"plan": "skipped", "train": "skipped", "challenge": "skipped"}
+    assert len(_audit()) == 1
+
+
+def test_a_forced_promotion_needs_a_name_and_is_audited_under_it(lake):
+    run, states = _run("retrain", {"as_of": AS_OF, "force_promote": True}, 3)
+    assert states["plan"] == "failed"
+    assert _champion() == "1"
+
+    run, states = _run("retrain", {"as_of": AS_OF, "force_promote": True, "requested_by": "ada", "max_depth": 2}, 4)
+    assert str(run.state) == "success", states
+    assert _champion() == "2"
+    last = _audit()[-1]
+    assert last["decision"] == "force_promote"
+    assert last["actor"] == "ada"
+
+
+def test_rollback_model_restores_the_previous_champion(lake):
+    run, states = _run("rollback_model", {"reason": "forced model misbehaves", "requested_by": "ada"}, 5)
+    assert str(run.state) == "success", states
+    assert _champion() == "1"
+    assert _audit()[-1]["decision"] == "rollback"
+
+    before = len(_audit())
+    run, states = _run("rollback_model", {"to_version": "99", "reason": "typo", "requested_by": "ada"}, 6)
+    assert str(run.state) == "failed"
+    assert _champion() == "1"
+    assert len(_audit()) == before
