@@ -163,9 +163,11 @@ def load_training_data(
 
     label, label_time = spec.label.column, spec.label.time
     splits: dict[str, Split] = {}
-    digest = hashlib.sha256()
+    digest, files_digest = hashlib.sha256(), hashlib.sha256()
     for name in SPLITS:
         files = [f for d in by_split[name] for f in days[d]]
+        for path, size in files:
+            files_digest.update(f"{name}\t{path.removeprefix(base).lstrip('/')}\t{size}\n".encode())
         dataset = _dataset([p for p, _ in files], fs, base)
         _check_columns(dataset.schema, spec, root)
         end = pa.scalar(end_of_day(as_of)).cast(dataset.schema.field(label_time).type)
@@ -208,6 +210,8 @@ def load_training_data(
         "bytes": {n: s.bytes for n, s in splits.items()},
         "digest": digest.hexdigest(),
         "digest_of": f"sha256 over each split's ({spec.source.key}, {label}) sorted by {spec.source.key}",
+        # Which committed files were read: changes whenever gold is rewritten, even with equal content.
+        "files_digest": files_digest.hexdigest(),
     }
     return TrainingData(spec=spec, as_of=as_of, splits=splits, lineage=lineage)
 
