@@ -7,6 +7,7 @@ evergreen.registry. Each step takes and returns small JSON-ready dicts (they tra
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from typing import Any
 
 from evergreen.spec import load_spec
@@ -80,14 +81,22 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
 
     spec = load_spec(plan["model"])
     data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
-    result = train(spec, data, params_override=plan["params_override"] or None, search_budget=plan["search_budget"])
     caller = plan["triggered_by"]
-    ref = log_training(
-        result,
-        data,
-        spec,
-        lineage_tags={"airflow_dag_id": caller.get("dag_id"), "airflow_run_id": caller.get("run_id")},
-    )
+    # Plots only need to live until MLflow has copied them into the run's artifacts.
+    with tempfile.TemporaryDirectory(prefix="evergreen-plots-") as plots:
+        result = train(
+            spec,
+            data,
+            params_override=plan["params_override"] or None,
+            search_budget=plan["search_budget"],
+            plots_dir=plots,
+        )
+        ref = log_training(
+            result,
+            data,
+            spec,
+            lineage_tags={"airflow_dag_id": caller.get("dag_id"), "airflow_run_id": caller.get("run_id")},
+        )
     return {**ref.to_dict(), "holdout_metrics": result.metrics["holdout"]}
 
 
