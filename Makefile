@@ -11,7 +11,7 @@ ENV := source scripts/env.sh &&
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup: $(STAMP) .run/.kafka-jars .run/airflow/.migrated  ## venv, requirements, Kafka jars, Airflow home (idempotent)
+setup: $(STAMP) .run/.kafka-jars airflow-db  ## venv, requirements, Kafka jars, Airflow home (idempotent)
 
 $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
@@ -27,9 +27,10 @@ $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.
 	bash scripts/kafka.sh install
 	touch $@
 
-.run/airflow/.migrated: $(STAMP) airflow.cfg
+# Always run: it is idempotent and takes ~2 s, and AIRFLOW_HOME may point anywhere (no stamp can know).
+airflow-db: $(STAMP)
+	mkdir -p .run
 	$(ENV) airflow db migrate > .run/airflow-migrate.log 2>&1 || { tail -30 .run/airflow-migrate.log; exit 1; }
-	touch $@
 
 demo: setup  ## generate a week of data and run ingest_daily for each day through Airflow
 	$(ENV) python -m evergreen.cli demo
@@ -54,4 +55,4 @@ clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and 
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup demo test lint kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db demo test lint kafka-up kafka-down bench clean
