@@ -99,3 +99,25 @@ def test_label_is_the_one_known_as_of_the_run_day(spark, dims):
     late = [("e", 1, _t(6, 9))]
     assert _gold(spark, dims, PAST, LABELS + late, as_of="2026-01-03")["e"]["is_fraud"] is None
     assert _gold(spark, dims, PAST, LABELS + late, as_of="2026-01-06")["e"]["is_fraud"] == 1
+
+
+def test_clean_keeps_a_new_category_and_prefers_the_valid_duplicate(spark):
+    """A new merchant category is drift, not a broken row; of two rows with one id, the valid one wins."""
+    from evergreen.transforms.clean import clean_transactions
+
+    cols = (
+        "transaction_id string, event_time timestamp, customer_id string, merchant_id string, amount double, "
+        "currency string, category string, channel string, device string, country string, "
+        "_source_file string, _batch_id string, _ingested_at timestamp, _corrupt_record string, event_date date"
+    )
+    t = _t(3, 9)
+    rows = [
+        ("n1", t, "c1", "m9", 20.0, "EUR", "crypto_vouchers", "web", "mobile", "DE", "f", "b", t, None, t.date()),
+        # same id twice: the copy that sorts first breaks the amount rule, the other is valid
+        ("d1", t, "c1", "m1", -5.0, "EUR", "grocery", "web", "mobile", "DE", "f", "b", t, None, t.date()),
+        ("d1", t, "c1", "m1", 5.0, "EUR", "grocery", "web", "mobile", "DE", "f", "b", t, None, t.date()),
+    ]
+    silver, rejected = clean_transactions(spark.createDataFrame(rows, cols))
+    kept = {(r["transaction_id"], r["amount"], r["category"]) for r in silver.collect()}
+    assert kept == {("n1", 20.0, "crypto_vouchers"), ("d1", 5.0, "grocery")}
+    assert [r["_quarantine_reason"] for r in rejected.collect()] == ["amount_out_of_range"]

@@ -56,8 +56,13 @@ def clean_transactions(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
         reason = F.when(condition, F.lit(name)).otherwise(reason)
     checked = bronze.withColumn(REASON, reason)
 
-    # Deterministic pick among duplicates: order by every business column, so a re-run keeps the same row.
-    order = [F.col("event_time").asc_nulls_last(), *[F.col(c).asc_nulls_last() for c in SILVER_COLUMNS]]
+    # Deterministic pick among duplicates: rows that broke no rule first (a valid copy never loses to a
+    # rejected one), then by every business column, so a re-run keeps the same row.
+    order = [
+        F.col(REASON).isNull().desc(),
+        F.col("event_time").asc_nulls_last(),
+        *[F.col(c).asc_nulls_last() for c in SILVER_COLUMNS],
+    ]
     rank = F.row_number().over(Window.partitionBy("transaction_id").orderBy(*order))
     checked = checked.withColumn(
         REASON,
