@@ -17,9 +17,18 @@ from evergreen.config import REPO_ROOT, settings
 SQL_DIR = REPO_ROOT / "sql"
 
 
-@lru_cache(maxsize=8)
 def engine(url: str | None = None) -> sa.Engine:
-    return sa.create_engine(url or settings().source_db_url, future=True)
+    """An engine for `url` (default: the source DB of the *current* settings), one per URL per process.
+
+    The URL is resolved before the cache: caching on `None` pinned the first caller's database and sent
+    later writes to it after the settings changed.
+    """
+    return _engine(url or settings().source_db_url)
+
+
+@lru_cache(maxsize=8)
+def _engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, future=True)
 
 
 def evergreen_engine() -> sa.Engine:

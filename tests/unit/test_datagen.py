@@ -539,3 +539,17 @@ def test_duplicate_flood_resends_a_quarter_of_one_day_in_both_files(baseline, tm
     after = run.day(SCENARIO_DAY + timedelta(days=1))
     assert after["dirt"]["duplicates"] < 0.004 * after["transactions"]
     assert read_labels(run).equals(read_labels(baseline))  # a re-send is not a new transaction
+
+
+def test_the_default_engine_follows_the_current_settings(tmp_path, monkeypatch):
+    from evergreen import config, db
+
+    monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "a"))
+    config.reload()
+    first = db.engine()
+    monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "b"))
+    config.reload()
+    assert str(db.engine().url) != str(first.url)
+    assert str(db.engine().url).endswith("/b/source.db")
+    monkeypatch.undo()
+    config.reload()
