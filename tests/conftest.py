@@ -6,6 +6,7 @@ developer's demo state. One SparkSession serves the whole run: starting one cost
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +19,9 @@ os.environ["EVERGREEN_HOME"] = str(_RUN_DIR / "evergreen")
 os.environ["AIRFLOW_HOME"] = str(_RUN_DIR / "airflow")
 os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+# py4j logs "Closing down clientserver connection" from __del__ at interpreter exit, after pytest has
+# closed its streams: a traceback-shaped "Logging error" that is noise, not a failure.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
