@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_script import run_service_script
 
 # kafka-python 3.0.12 warns ~200 times on import; half of those are attributed to importlib.resources, which
 # pyproject's `DeprecationWarning:kafka.*` filter does not match. Import it once here, quietly.
@@ -78,17 +79,15 @@ class KafkaBroker:
 
     def run(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run `scripts/kafka.sh ARGS...` for this broker."""
-        cmd = ["bash", str(KAFKA_SH), *args]
-        try:
-            proc = subprocess.run(cmd, env=self._env(), capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as e:
-            raise KafkaBrokerError(f"scripts/kafka.sh {' '.join(args)} timed out after {timeout}s") from e
-        if check and proc.returncode != 0:
-            raise KafkaBrokerError(
-                f"scripts/kafka.sh {' '.join(args)} failed (exit {proc.returncode}, "
-                f"KAFKA_DATA_DIR={self.data_dir}, KAFKA_PORT={self.port}):\n{proc.stdout}{proc.stderr}"
-            )
-        return proc
+        return run_service_script(
+            KAFKA_SH,
+            args,
+            env=self._env(),
+            timeout=timeout,
+            check=check,
+            error=KafkaBrokerError,
+            context=f"KAFKA_DATA_DIR={self.data_dir}, KAFKA_PORT={self.port}",
+        )
 
     def start(self) -> None:
         t0 = time.monotonic()

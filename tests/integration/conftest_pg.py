@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from service_script import run_service_script
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_SH = ROOT / "scripts" / "postgres.sh"
@@ -39,17 +40,15 @@ class PostgresServer:
 
     def run(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {**os.environ, "PG_DATA_DIR": str(self.data_dir), "PG_PORT": str(self.port)}
-        cmd = ["bash", str(POSTGRES_SH), *args]
-        try:
-            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired as e:
-            raise PostgresError(f"scripts/postgres.sh {' '.join(args)} timed out after {timeout}s") from e
-        if check and proc.returncode != 0:
-            raise PostgresError(
-                f"scripts/postgres.sh {' '.join(args)} failed (exit {proc.returncode}, PG_DATA_DIR={self.data_dir}, "
-                f"PG_PORT={self.port}):\n{proc.stdout}{proc.stderr}"
-            )
-        return proc
+        return run_service_script(
+            POSTGRES_SH,
+            args,
+            env=env,
+            timeout=timeout,
+            check=check,
+            error=PostgresError,
+            context=f"PG_DATA_DIR={self.data_dir}, PG_PORT={self.port}",
+        )
 
     def start(self) -> None:
         began = time.monotonic()
