@@ -221,12 +221,18 @@ def _clean_table(lake: Lake, table: str, key: str) -> int:
 
 
 # ---- features ------------------------------------------------------------------------------------------
-def features_day(spark: SparkSession, day: str, *, cfg: Settings | None = None, before_commit=None) -> dict:
-    """Gold for `day` and the label horizon before it (so labels that arrived since are attached)."""
+def features_day(
+    spark: SparkSession, day: str, *, cfg: Settings | None = None, before_commit=None, since: str | None = None
+) -> dict:
+    """Gold for `day` and the label horizon before it (so labels that arrived since are attached).
+
+    `since` widens the output to every silver day from `since` on (a backfill builds them in one pass).
+    """
     cfg = cfg or settings()
     lake = Lake(spark, cfg)
     silver_days = lake.partitions("silver", "transactions", "event_date")
-    out_days = [d for d in silver_days if _shift(day, -cfg.label_horizon_days) <= d <= day]
+    first = min(since or day, _shift(day, -cfg.label_horizon_days))
+    out_days = [d for d in silver_days if first <= d <= day]
     if day not in out_days:
         raise FileNotFoundError(f"no silver partition for {day}: its clean quality gate failed or clean has not run")
     start = _shift(out_days[0], -(cfg.history_days + LABEL_DELAY_MAX_DAYS))
@@ -260,3 +266,47 @@ def features_day(spark: SparkSession, day: str, *, cfg: Settings | None = None, 
 def _labelled(lake: Lake, days: list[str]) -> int:
     gold = lake.read("gold", "features", "event_date", days)
     return gold.filter(F.col("is_fraud").isNotNull()).count() if gold is not None else 0
+
+
+# ---- one day, all steps, one session ------------------------------------------------------------------------
+def run_day(spark: SparkSession, day: str, *, cfg: Settings | None = None) -> dict:
+    """ingest -> raw gate -> clean -> clean gate -> features for `day` in the caller's session.
+
+    The same functions and gates the `ingest_daily` DAG runs (each of its steps is one `spark-submit`); this
+    path exists for backfills and tests, where one JVM for many days saves ~8 s of start-up per step.
+    Stops at the first failed gate, exactly as the DAG does: nothing past a failed gate is written.
+    """
+    cfg = cfg or settings()
+    out = {"day": day, "ingest": ingest_day(spark, day, cfg=cfg)}
+    if out["ingest"]["gate"]["status"] == "failed":
+        out["stopped_at"] = "raw_contract"
+        return out
+    out["clean"] = clean_day(spark, day, cfg=cfg)
+    if out["clean"]["gate"]["status"] == "failed":
+        out["stopped_at"] = "clean_quality"
+        return out
+    out["features"] = features_day(spark, day, cfg=cfg)
+    out["stopped_at"] = None
+    return out
+
+
+def backfill(spark: SparkSession, days: list[str], *, cfg: Settings | None = None) -> dict[str, dict]:
+    """Many days in one session: ingest and clean each (gates included), then gold for all in one pass.
+
+    Gold is identical to running `features_day` day by day at the end (each row's features only look
+    backwards, and labels are attached as known now), at one window computation instead of one per day.
+    """
+    cfg = cfg or settings()
+    out: dict[str, dict] = {}
+    for day in sorted(days):
+        out[day] = {"day": day, "ingest": ingest_day(spark, day, cfg=cfg), "stopped_at": "raw_contract"}
+        if out[day]["ingest"]["gate"]["status"] == "failed":
+            continue
+        out[day]["clean"] = clean_day(spark, day, cfg=cfg)
+        out[day]["stopped_at"] = "clean_quality" if out[day]["clean"]["gate"]["status"] == "failed" else None
+    passed = [d for d, r in out.items() if r["stopped_at"] is None]
+    if passed:
+        report = features_day(spark, passed[-1], cfg=cfg, since=passed[0])
+        for day in passed:
+            out[day]["features"] = {**report, "gold_rows_today": report["gold_partitions"].get(day, 0)}
+    return out
