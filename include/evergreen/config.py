@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     label_horizon_days: int = 10  # gold partitions refreshed per run so late labels land
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    # One drift topic for every model (the model is in the payload: Kafka watchers share one triggerer thread).
+    kafka_drift_topic: str = "evergreen.drift"
+    kafka_dead_letter_topic: str = "evergreen.drift.dead-letter"
+    # An armed drift event that no run claimed within this long means Airflow dropped its asset event
+    # (apache/airflow#56050): the next event fires again instead of queueing behind it forever.
+    drift_rearm_after_s: float = 300
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
