@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import subprocess
 import tempfile
 import warnings
@@ -36,6 +37,7 @@ import pandas as pd
 from mlflow.data.code_dataset_source import CodeDatasetSource
 from mlflow.data.dataset_source_registry import resolve_dataset_source
 from mlflow.data.meta_dataset import MetaDataset
+from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 
 from evergreen.config import REPO_ROOT
@@ -311,9 +313,21 @@ def _integer_hint_silenced() -> Iterator[None]:
         yield
 
 
-def log_training(result: Any, data: Any, spec: ModelSpec, *, lineage_tags: dict[str, Any] | None = None) -> ModelRef:
+def log_training(
+    result: Any,
+    data: Any,
+    spec: ModelSpec,
+    *,
+    lineage_tags: dict[str, Any] | None = None,
+    extra_artifacts: dict[str, str | Path] | None = None,
+) -> ModelRef:
     """Log one training as an MLflow run in the experiment named after the model, and register its model
-    as a new version of `spec.name` carrying the same lineage tags. Returns the version's reference."""
+    as a new version of `spec.name` carrying the same lineage tags. Returns the version's reference.
+
+    `extra_artifacts` maps an artifact path inside the run (e.g. "monitoring/reference.bin") to a local
+    file; each is logged under exactly that path, so `download_version_artifact` finds it by version.
+    """
+    extras = _check_extra_artifacts(extra_artifacts)  # before the run: a typo must not leave a half-logged run
     client = store.connect()
     tags = build_lineage_tags(data, spec, lineage_tags)
     lineage = dict(getattr(data, "lineage", None) or {})
@@ -342,6 +356,7 @@ def log_training(result: Any, data: Any, spec: ModelSpec, *, lineage_tags: dict[
             dataset = _dataset(data, split, spec, source, signature)
             with _integer_hint_silenced():
                 mlflow.log_input(dataset, context=context, tags=_input_tags(lineage, split))
+        _log_extra_artifacts(extras)
         with tempfile.TemporaryDirectory(prefix="evergreen-scorer-") as tmp:
             scorer_dir = Path(tmp) / SCORER_ARTIFACT
             result.scorer.save(str(scorer_dir))
@@ -360,6 +375,35 @@ def log_training(result: Any, data: Any, spec: ModelSpec, *, lineage_tags: dict[
     return ref
 
 
+def _check_extra_artifacts(extra: dict[str, str | Path] | None) -> list[tuple[str, Path]]:
+    """(artifact path, local file) pairs, checked: relative paths inside the run, existing files."""
+    checked = []
+    for artifact_path, local in (extra or {}).items():
+        parts = str(artifact_path).split("/")
+        if not artifact_path or str(artifact_path).startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"extra artifact path {artifact_path!r} must be relative, like 'monitoring/reference.bin'")
+        if parts[0] == MODEL_ARTIFACT:  # the model's own folder is the registry's; never mix files into it
+            raise ValueError(f"extra artifact path {artifact_path!r} may not live under {MODEL_ARTIFACT!r}/")
+        if not Path(local).is_file():
+            raise FileNotFoundError(f"extra artifact {artifact_path!r}: no file at {local}")
+        checked.append((str(artifact_path), Path(local)))
+    return checked
+
+
+def _log_extra_artifacts(extras: list[tuple[str, Path]]) -> None:
+    """Log each file under its artifact path in the active run. `log_artifact` keeps the local file name,
+    so a file whose name differs from the wanted one is copied under that name first."""
+    for artifact_path, local in extras:
+        folder, _, filename = artifact_path.rpartition("/")
+        if local.name == filename:
+            mlflow.log_artifact(str(local), artifact_path=folder or None)
+            continue
+        with tempfile.TemporaryDirectory(prefix="evergreen-artifact-") as tmp:
+            renamed = Path(tmp) / filename
+            shutil.copyfile(local, renamed)
+            mlflow.log_artifact(str(renamed), artifact_path=folder or None)
+
+
 # ---- loading ------------------------------------------------------------------------------------------------
 def load_version(name: str, version: str):
     """A registered version as a pyfunc model (`models:/<name>/<version>`)."""
@@ -373,3 +417,29 @@ def load_champion(name: str):
     if store.CHAMPION not in store.aliases(client, name):
         raise LookupError(f"model {name!r} has no champion yet (no '{store.CHAMPION}' alias in the registry)")
     return mlflow.pyfunc.load_model(f"models:/{name}@{store.CHAMPION}")
+
+
+def download_version_artifact(name: str, version: str, artifact_path: str) -> bytes:
+    """The bytes of one artifact of a registered version's training run (e.g. "monitoring/reference.bin").
+
+    Goes through the registry (version -> run), so what a monitor compares against is always what that
+    version was trained with. LookupError if the version does not exist, FileNotFoundError if its run has
+    no such artifact.
+    """
+    client = store.connect()
+    mv = store.version(client, name, str(version))
+    if mv is None:
+        raise LookupError(f"model {name!r} has no version {version!r} in the registry")
+    if not mv.run_id:
+        raise LookupError(f"model {name!r} version {version} has no training run to hold {artifact_path!r}")
+    with tempfile.TemporaryDirectory(prefix="evergreen-download-") as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=artifact_path, dst_path=tmp)
+        except (MlflowException, OSError) as e:
+            raise FileNotFoundError(
+                f"model {name!r} version {version} (run {mv.run_id}) has no artifact {artifact_path!r}: {e}"
+            ) from e
+        path = Path(local)
+        if not path.is_file():  # a folder: the caller named a directory, not a file
+            raise FileNotFoundError(f"artifact {artifact_path!r} of {name!r} version {version} is not a file")
+        return path.read_bytes()
