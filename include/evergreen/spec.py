@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 SPECS_DIR = Path(__file__).parent / "specs"
 
@@ -77,6 +77,42 @@ class Retraining(BaseModel):
     cooldown_hours: float = 12
 
 
+class DriftPerformance(BaseModel):
+    """Performance decay from delayed labels: recall on the frauds known so far at a fixed score cut."""
+
+    alert_share: float = 0.02  # the cut: the reference's top `alert_share` of scores would be alerted on
+    tolerance: float = 0.25  # breach when reference recall - current recall exceeds this
+    lookback_days: int = 10  # scored days whose known frauds count (labels take up to 10 days)
+    min_positives: int = 30  # fewer known frauds than this: no verdict (recall is too noisy)
+
+
+class Drift(BaseModel):
+    """The drift rule: per-window thresholds, and fire when k of the last n windows breach and the latest does."""
+
+    measure: str = "hellinger"
+    bins: int = 20  # reference-quantile bins per numeric column (plus one bin for nulls)
+    default_threshold: float = 0.10
+    thresholds: dict[str, float] = Field(default_factory=dict)  # per-feature overrides
+    exclude: list[str] = Field(default_factory=list)  # features a one-day window cannot be compared on
+    prediction_threshold: float = 0.10
+    performance: DriftPerformance = Field(default_factory=DriftPerformance)
+    k: int = 2
+    n: int = 3
+
+    @model_validator(mode="after")
+    def _check(self) -> Drift:
+        if not 1 <= self.k <= self.n:
+            raise ValueError(f"drift rule needs 1 <= k <= n, got k={self.k}, n={self.n}")
+        return self
+
+    def threshold(self, feature: str) -> float:
+        return self.thresholds.get(feature, self.default_threshold)
+
+    @property
+    def rule(self) -> str:
+        return f"{self.k} of the last {self.n} windows breach and the latest does"
+
+
 class ModelSpec(BaseModel):
     name: str
     description: str = ""
@@ -89,7 +125,7 @@ class ModelSpec(BaseModel):
     policy: Policy
     training: Training = Field(default_factory=Training)
     retraining: Retraining = Field(default_factory=Retraining)
-    drift: dict[str, Any] = Field(default_factory=dict)  # filled by the monitoring issue
+    drift: Drift = Field(default_factory=Drift)
 
     @property
     def spec_hash(self) -> str:
