@@ -28,6 +28,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -84,6 +85,10 @@ def _iso_date(value: str | dt.date) -> str:
 @cache
 def _ready(url: str) -> sa.Engine:
     # DDL once per database per process: the watcher calls in for every message.
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        # The triggerer may be the first process to touch EVERGREEN_HOME.
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     eng = db_engine(url)
     apply_ddl(eng, "evergreen")
     return eng
