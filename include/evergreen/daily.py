@@ -192,11 +192,23 @@ def clean_day(spark: SparkSession, day: str, *, cfg: Settings | None = None, bef
         "quarantine_reasons": reasons,
         "previous_silver_rows": previous_rows,
         "gate": gate.to_dict(),
-        "labels": _clean_labels(lake, day),
+        "labels": {d: _clean_labels(lake, d) for d in _label_days_to_clean(lake, day)},
         "dimensions": {t: _clean_table(lake, t, c[0].name) for t, c in _DIMENSIONS.items()},
     }
     write_report(day, "clean", report)
     return report
+
+
+def _label_days_to_clean(lake: Lake, day: str) -> list[str]:
+    """`day`, plus earlier label arrivals that never reached silver.
+
+    Labels are their own feed: a day whose transactions broke the raw contract stops before clean, but the
+    chargebacks that arrived that day are fine and must not be lost. The next day that gets through clean
+    catches them up (a re-run of `day` alone would never see them).
+    """
+    done = set(lake.partitions("silver", "labels", "label_date"))
+    behind = [d for d in lake.partitions("bronze", "labels", "label_date") if d < day and d not in done]
+    return [*behind, day]
 
 
 def _clean_labels(lake: Lake, day: str) -> dict:

@@ -137,6 +137,16 @@ def test_labels_arrive_late_and_gold_carries_them(pipeline, spark):
     assert labelled.filter(F.col("label_time") < F.col("event_time")).count() == 0
 
 
+def test_labels_that_arrived_on_a_rejected_day_reach_silver_the_next_day(pipeline, spark):
+    # 2026-01-04 broke the raw contract, so its own clean never ran; its label arrivals are still good data.
+    lake = Lake(spark)
+    bronze = lake.read("bronze", "labels", "label_date", ["2026-01-04"])
+    silver = lake.read("silver", "labels", "label_date", ["2026-01-04"])
+    assert bronze.count() > 0
+    assert silver is not None and silver.count() == bronze.count()
+    assert "2026-01-04" in pipeline["reports"]["2026-01-05"]["clean"]["labels"]
+
+
 def test_killing_the_job_mid_commit_leaves_no_partial_partition(pipeline, spark, lake_home):
     """SIGKILL spark-submit between staging and commit: readers still see the old partition, whole."""
     lake = Lake(spark)
