@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 
-from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag
+from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset
 
 DOC = """
 ### retrain
 Trains an XGBoost **challenger** on the latest mature gold features (the model spec
 `include/evergreen/specs/<model>.yaml` says which features, which days, which metric), logs it to MLflow
 with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
-holdout. Runs daily at 03:00 UTC and whenever `ingest_daily` lands new gold features; the spec's cooldown
-keeps one day's data from training twice.
+holdout. Runs daily at 03:00 UTC, whenever `ingest_daily` lands new gold features, and at once when
+`score_and_watch` publishes a `DriftDetected` event to Kafka (the `drift_events` asset's watcher runs in the
+triggerer). A drift-triggered run retrains the models its events name; the spec's cooldown keeps one day's
+data from training twice, and the event ledger (`drift_events` table) records which run took which event:
+a storm of events is one run, and an event that arrives during a run is covered by it (same data) or
+starts one follow-up run (newer data).
 
 **Owner:** data platform (`evergreen-data-platform`). **Manual run:** the form sets the data day
 (`as_of`), training window, hyper-parameters and search budget. `force_promote` promotes whatever the
@@ -22,7 +26,9 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
 
 **When it fails**
 - `plan` failed: no gold yet (run `ingest_daily`), or `force_promote` without `requested_by`.
-- `plan` skipped the rest: this day's data already trained within the cooldown (see the log for the run).
+- `plan` skipped the rest: this day's data already trained within the cooldown (see the log for the run);
+  drift events it would have taken are marked covered by that run in the ledger.
+- `settle` lists events still pending (newer data than this run trained on): their own run follows.
 - `train` failed with "not enough mature days": labels take `label.mature_after_days` to mature; wait, or
   lower `training_window_days`. A failed training never touches the champion.
 - `challenge` ended with decision `reject`: not a failure. The champion stays; the reason (numbers
@@ -35,7 +41,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     dag_id="retrain",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
-        assets=[Asset(name="gold_features", uri=GOLD_FEATURES_URI)],
+        assets=Asset(name="gold_features", uri=GOLD_FEATURES_URI) | drift_events_asset(),
     ),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
@@ -104,7 +110,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
 )
 def retrain():
     @task
-    def plan(params=None, dag_run=None, triggering_asset_events=None) -> dict:
+    def plan(params=None, dag_run=None, triggering_asset_events=None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from evergreen import retraining
@@ -114,17 +120,16 @@ def retrain():
             for asset, evs in (triggering_asset_events or {}).items()
             for e in evs
         ]
-        planned = retraining.plan(
+        planned = retraining.plan_models(
             dict(params or {}),
             dag_id=dag_run.dag_id,
             run_id=dag_run.run_id,
             run_type=str(dag_run.run_type),
             asset_events=events,
         )
-        done = retraining.cooldown_run(planned)
-        if done:
-            raise AirflowSkipException(f"data as of {planned['as_of']} already trained within the cooldown: run {done}")
-        return planned
+        if not planned["plans"]:
+            raise AirflowSkipException(f"nothing to retrain: {planned['skipped']}")
+        return planned["plans"]
 
     @task
     def train(planned: dict) -> dict:
@@ -136,10 +141,25 @@ def retrain():
     def challenge(planned: dict, challenger: dict) -> dict:
         from evergreen.retraining import challenge as judge
 
-        return judge(planned, challenger)
+        return {"planned": planned, "decision": judge(planned, challenger)}
 
-    planned = plan()
-    challenge(planned, train(planned))
+    @task_group
+    def retrain_model(planned: dict):
+        return challenge(planned, train(planned))
+
+    @task(trigger_rule="all_done")
+    def settle(plans: list[dict] | None = None, dag_run=None, ti=None) -> list[dict]:
+        """Settle each model's drift events: covered by this run's training, or given back if it failed."""
+        from evergreen.retraining import settle as settle_events
+
+        judged = ti.xcom_pull(task_ids="retrain_model.challenge", map_indexes=None, default=None) or []
+        judged = judged if isinstance(judged, list) else [judged]
+        done = {j["planned"]["model"] for j in judged if j}
+        return [settle_events(p, dag_run.run_id, "success" if p["model"] in done else "failed") for p in (plans or [])]
+
+    plans = plan()
+    judged = retrain_model.expand(planned=plans)
+    judged >> settle(plans)
 
 
 retrain()

@@ -16,6 +16,11 @@ export PYTHONWARNINGS="${PYTHONWARNINGS:-ignore::DeprecationWarning:kafka}"
 # Connections come from the environment, never from the repo. The Spark master is a setting.
 export AIRFLOW_CONN_SPARK_DEFAULT="${AIRFLOW_CONN_SPARK_DEFAULT:-{\"conn_type\": \"spark\", \"host\": \"${EVERGREEN_SPARK_MASTER:-local[*]}\"\}}"
 
+# The drift watcher's own connection: its own consumer group (watchers must never share one) and manual
+# commits (the shared-stream trigger commits an offset only once its asset event is stored).
+_kafka="${EVERGREEN_KAFKA_BOOTSTRAP:-127.0.0.1:9092}"
+export AIRFLOW_CONN_KAFKA_DRIFT="${AIRFLOW_CONN_KAFKA_DRIFT:-{\"conn_type\": \"kafka\", \"extra\": {\"bootstrap.servers\": \"$_kafka\", \"group.id\": \"evergreen-drift-watcher\", \"auto.offset.reset\": \"earliest\", \"enable.auto.commit\": \"false\"\}\}}"
+
 mkdir -p "$EVERGREEN_REPO/.run" "$AIRFLOW_HOME"
 _secrets="$EVERGREEN_REPO/.run/secrets.env"
 if [ ! -f "$_secrets" ]; then

@@ -35,6 +35,28 @@ DEFAULT_ARGS = {
 
 SPARK_JOBS = REPO_ROOT / "spark_jobs"
 GOLD_FEATURES_URI = "evergreen://gold/features"
+DRIFT_EVENTS_URI = "evergreen://events/drift"
+# The drift watcher's Kafka connection (AIRFLOW_CONN_KAFKA_DRIFT): its own consumer group, manual commits.
+DRIFT_CONNECTION = "kafka_drift"
+
+
+def drift_events_asset():
+    """The asset drift events land on: one watcher, one topic, one consumer group for every model.
+
+    Kafka watchers in one triggerer share a thread (ten of them pushed p50 latency to 9-65 s in STACK.md),
+    so models are told apart by the event's payload, never by a watcher each.
+    """
+    from airflow.sdk import Asset, AssetWatcher
+
+    from evergreen.config import settings
+    from evergreen.events.trigger import DriftEventTrigger
+
+    trigger = DriftEventTrigger(
+        topics=[settings().kafka_drift_topic], kafka_config_id=DRIFT_CONNECTION, poll_timeout=0.1
+    )
+    return Asset(
+        name="drift_events", uri=DRIFT_EVENTS_URI, watchers=[AssetWatcher(name="drift_watcher", trigger=trigger)]
+    )
 
 
 def spark_job(name: str) -> str:

@@ -63,6 +63,81 @@ def plan(
     }
 
 
+DRIFT_ASSET = "drift_events"
+
+
+def drift_models(asset_events: list[dict]) -> list[str]:
+    """Models named by the drift events that triggered a run (the payloads the drift watcher fired)."""
+    models = []
+    for e in asset_events:
+        payload = (e.get("extra") or {}).get("payload")
+        if isinstance(payload, dict) and payload.get("model") and payload["model"] not in models:
+            models.append(str(payload["model"]))
+    return models
+
+
+def ledger_key(run_id: str, model: str) -> str:
+    """One run may retrain several models; the event ledger tracks each (run, model) pair."""
+    return f"{run_id}#{model}"
+
+
+def plan_models(
+    params: dict[str, Any],
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    run_type: str | None = None,
+    asset_events: list[dict] | None = None,
+) -> dict[str, Any]:
+    """Which models this run retrains, and why the others it was asked about are skipped.
+
+    A drift-triggered run retrains the models its events name; any other run (cron, new gold, a person)
+    retrains the form's model. Either way a model's pending drift events are claimed by the run that
+    trains it (the ledger then counts events arriving meanwhile as covered), so no drift event waits for
+    a run that Airflow never starts (apache/airflow#56050): the daily cron run sweeps them up too.
+    """
+    from evergreen.events import ledger
+
+    events = asset_events or []
+    asked = drift_models(events)
+    if not asked or run_type not in (None, "asset_triggered"):
+        asked = [params.get("model") or "fraud", *asked]
+    # Models with drift no run has taken yet (a dropped asset event) ride along with any run.
+    asked += [e["model"] for e in ledger.pending() if e["model"] not in asked]
+    plans, skipped = [], {}
+    for model in dict.fromkeys(asked):
+        planned = plan({**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events)
+        done = cooldown_run(planned)
+        if done:
+            # Same data already trained: the events it would take are covered by that training.
+            settled = ledger.settle(model, ledger_key(done, model), planned["as_of"])
+            skipped[model] = {
+                "reason": f"data as of {planned['as_of']} already trained within the cooldown: run {done}",
+                "covered_events": settled["covered"],
+            }
+            continue
+        claimed = ledger.claim(model, ledger_key(run_id or "manual", model), planned["as_of"])
+        planned["drift_events"] = [e["event_id"] for e in claimed]
+        planned["triggered_by"]["drift_events"] = planned["drift_events"]
+        plans.append(planned)
+    return {"plans": plans, "skipped": skipped}
+
+
+def settle(planned: dict[str, Any], run_id: str, outcome: str) -> dict[str, Any]:
+    """End of a model's retraining in a run: success settles its events, failure gives them back."""
+    from evergreen.events import ledger
+
+    key = ledger_key(run_id, planned["model"])
+    if outcome != "success":
+        return {"model": planned["model"], "released": ledger.release(planned["model"], key, f"retraining {outcome}")}
+    out = ledger.settle(planned["model"], key, planned["as_of"])
+    return {
+        "model": planned["model"],
+        "covered": out["covered"],
+        "still_pending": [e["event_id"] for e in out["pending"]],
+    }
+
+
 def cooldown_run(plan: dict[str, Any]) -> str | None:
     """A run that already trained on this day's data within the spec's cooldown (None: go ahead).
     A forced run by a named person ignores the cooldown."""
@@ -95,7 +170,11 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
             result,
             data,
             spec,
-            lineage_tags={"airflow_dag_id": caller.get("dag_id"), "airflow_run_id": caller.get("run_id")},
+            lineage_tags={
+                "airflow_dag_id": caller.get("dag_id"),
+                "airflow_run_id": caller.get("run_id"),
+                "drift_event_ids": ",".join(plan.get("drift_events") or []) or "none",
+            },
         )
     return {**ref.to_dict(), "holdout_metrics": result.metrics["holdout"]}
 

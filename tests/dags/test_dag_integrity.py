@@ -95,11 +95,19 @@ def test_retrain_structure_and_schedule(dagbag):
     from airflow.sdk import AssetOrTimeSchedule
 
     dag = dagbag.dags["retrain"]
-    assert set(dag.task_ids) == {"plan", "train", "challenge"}
-    assert dag.get_task("train").downstream_task_ids == {"challenge"}
-    assert dag.get_task("plan").downstream_task_ids == {"train", "challenge"}
-    # Either a cron tick or new gold features starts it (AssetOrTimeSchedule, not a list of assets).
+    assert set(dag.task_ids) == {"plan", "retrain_model.train", "retrain_model.challenge", "settle"}
+    assert dag.get_task("retrain_model.train").downstream_task_ids == {"retrain_model.challenge"}
+    assert dag.get_task("retrain_model.challenge").downstream_task_ids == {"settle"}
+    assert dag.get_task("settle").trigger_rule == "all_done"  # a failed training still gives its events back
+    # A cron tick, new gold features or a drift event starts it (AssetOrTimeSchedule over gold | drift).
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assets = {a.uri: a for a in dag.timetable.asset_condition.objects}
+    assert set(assets) == {"evergreen://gold/features", "evergreen://events/drift"}
+    assert type(dag.timetable.asset_condition).__name__ == "AssetAny"  # either, not both
+    (watcher,) = assets["evergreen://events/drift"].watchers
+    classpath, kwargs = watcher.trigger.serialize()
+    assert classpath == "evergreen.events.trigger.DriftEventTrigger"  # importable by the triggerer
+    assert kwargs["kafka_config_id"] == "kafka_drift"
     assert dag.max_active_runs == 1
     assert {"force_promote", "requested_by", "search_budget", "training_window_days"} <= set(dag.params)
 
