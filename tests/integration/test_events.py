@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -19,8 +20,10 @@ import time
 import uuid
 
 import pytest
+import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from conftest import free_ports
+from conftest_pg import postgres_server  # noqa: F401  (fixture)
 
 from evergreen import config
 from evergreen.events import ledger, producer, schema, watch
@@ -382,18 +385,58 @@ def test_broker_down_fails_fast_with_the_address():
     assert time.monotonic() - started < 10
 
 
+class _SlowReads:
+    """A connection that pauses after each read: widens the read-then-insert window of record(), so two
+    processes without a real lock would both see "nothing armed" (checked: without the lock, 2+ arm)."""
+
+    def __init__(self, conn) -> None:
+        self._conn = conn
+
+    def execute(self, statement, *args, **kwargs):
+        result = self._conn.execute(statement, *args, **kwargs)
+        if isinstance(statement, sa.Select):
+            time.sleep(0.02)
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._conn, name)
+
+
 def _record_in_child(env: dict[str, str], start_at: float, windows: list[str]) -> list[str]:
-    """Runs in a fresh (spawned) process: record events into the shared ledger as fast as it can."""
+    """Runs in a fresh (spawned) process: record events into the shared ledger."""
     os.environ.update(env)
     config.reload()
+    locked = ledger._locked
+
+    @contextlib.contextmanager
+    def slow_locked(eng, model):
+        with locked(eng, model) as conn:
+            yield _SlowReads(conn)
+
+    ledger._locked = slow_locked
     events = [_event(w) for w in windows]
+    ledger._tables(ledger.engine())  # connect and reflect before the start line, not after it
     while time.time() < start_at:  # both processes start recording at the same moment
         time.sleep(0.001)
     return [ledger.record(e) for e in events]
 
 
-def test_two_processes_cannot_both_arm(events_env):
-    env = {k: os.environ[k] for k in ("EVERGREEN_HOME", "EVERGREEN_KAFKA_BOOTSTRAP")}
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_db(request, events_env, monkeypatch):
+    """The ledger on the default SQLite file, or on a real PostgreSQL server (scripts/postgres.sh)."""
+    if request.param == "postgresql":
+        server = request.getfixturevalue("postgres_server")
+        name = f"ledger_{uuid.uuid4().hex[:8]}"
+        server.createdb(name)
+        monkeypatch.setenv("EVERGREEN_EVERGREEN_DB_URL", server.url(name))
+        config.reload()
+    return request.param
+
+
+def test_two_processes_cannot_both_arm(ledger_db):
+    names = ("EVERGREEN_HOME", "EVERGREEN_KAFKA_BOOTSTRAP", "EVERGREEN_EVERGREEN_DB_URL")
+    env = {k: os.environ[k] for k in names if k in os.environ}
+    assert ledger.engine().dialect.name == ledger_db
     ledger.engine()  # tables in place before the race
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
@@ -404,3 +447,5 @@ def test_two_processes_cannot_both_arm(events_env):
     assert statuses.count(ledger.ARMED) == 1
     assert statuses.count(ledger.QUEUED) == 49
     assert ledger.counts()[ledger.ARMED] == 1
+    assert len(ledger.claim(MODEL, "run-race", "2026-01-24")) == 50
+    assert ledger.record(_event("2026-01-24")) == ledger.COVERED
