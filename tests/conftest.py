@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.kafka_broker import kafka_broker  # noqa: F401  (fixture: one real broker per session)
+
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="evergreen-tests-"))
 os.environ["EVERGREEN_HOME"] = str(_RUN_DIR / "evergreen")
 # Forced, not defaulted: dag.test() writes into whatever metadata DB it points at, never the dev one.

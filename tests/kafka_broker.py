@@ -1,4 +1,4 @@
-"""Fixtures for integration tests against real services.
+"""The real Kafka broker for tests (integration and end-to-end): one per test session.
 
 `kafka_broker` runs a real Apache Kafka broker through scripts/kafka.sh (the same script the demo and CI use)
 with its own data dir under the test run dir and its own free ports, so a developer's broker on 9092/9093
@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_script import run_service_script
+
+from tests.service_script import run_service_script
 
 # kafka-python 3.0.12 warns ~200 times on import; half of those are attributed to importlib.resources, which
 # pyproject's `DeprecationWarning:kafka.*` filter does not match. Import it once here, quietly.
@@ -25,7 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import kafka  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "scripts" / "kafka.sh"
 RESERVED_PORTS = frozenset({9092, 9093})  # the developer's broker
 

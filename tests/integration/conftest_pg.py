@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_script import run_service_script
+
+from tests.service_script import run_service_script
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_SH = ROOT / "scripts" / "postgres.sh"

@@ -143,7 +143,8 @@ def test_labels_that_arrived_on_a_rejected_day_reach_silver_the_next_day(pipelin
     bronze = lake.read("bronze", "labels", "label_date", ["2026-01-04"])
     silver = lake.read("silver", "labels", "label_date", ["2026-01-04"])
     assert bronze.count() > 0
-    assert silver is not None and silver.count() == bronze.count()
+    assert silver is not None
+    assert silver.count() == bronze.count()
     assert "2026-01-04" in pipeline["reports"]["2026-01-05"]["clean"]["labels"]
 
 
