@@ -22,12 +22,12 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from conftest import free_ports
 from conftest_pg import postgres_server  # noqa: F401  (fixture)
 
 from evergreen import config
 from evergreen.events import ledger, producer, schema, watch
 from evergreen.events.schema import DriftDetected
+from tests.kafka_broker import free_ports
 
 pytestmark = pytest.mark.kafka
 
