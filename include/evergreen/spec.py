@@ -80,9 +80,9 @@ class Retraining(BaseModel):
 class DriftPerformance(BaseModel):
     """Performance decay from delayed labels: recall on the frauds known so far at a fixed score cut."""
 
-    alert_share: float = 0.02  # the cut: the reference's top `alert_share` of scores would be alerted on
-    tolerance: float = 0.25  # breach when reference recall - current recall exceeds this
-    lookback_days: int = 10  # scored days whose known frauds count (labels take up to 10 days)
+    alert_share: float = 0.02  # the cut: the top `alert_share` of held-out scores would be alerted on
+    tolerance: float = 0.4  # breach when recall falls by more than this share of the reference recall
+    lookback_days: int = 7  # scored days whose known frauds count
     min_positives: int = 30  # fewer known frauds than this: no verdict (recall is too noisy)
 
 

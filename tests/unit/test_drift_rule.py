@@ -92,23 +92,26 @@ def test_average_precision_matches_the_step_definition():
 
 def test_recall_decay_uses_known_frauds_in_the_lookback_and_needs_enough_of_them():
     spec = load_spec("fraud")
-    days = pd.date_range("2026-02-01", periods=12).strftime("%Y-%m-%d")
-    # 12 days x 10 frauds, each day half above the cut; the two oldest days (outside the 10-day lookback)
-    # are all above the cut and must not count.
+    lookback = spec.drift.performance.lookback_days
+    days = pd.date_range("2026-02-01", periods=lookback + 2).strftime("%Y-%m-%d")
+    # 20 frauds a day, half above the cut; the two oldest days (outside the lookback) are all above the cut
+    # and must not count, and neither may labels that arrived after the window.
     frame = pd.DataFrame({
-        "event_date": np.repeat(days, 10),
-        "score": np.tile(np.r_[np.full(5, 0.9), np.full(5, 0.1)], 12),
+        "event_date": np.repeat(days, 20),
+        "score": np.tile(np.r_[np.full(10, 0.9), np.full(10, 0.1)], lookback + 2),
         "is_fraud": True,
+        "label_time": pd.Timestamp(days[-1]),
     })  # fmt: skip
     frame.loc[frame.event_date <= days[1], "score"] = 0.95
-    out = performance(spec, days[-1], frame, cut=0.5, reference_recall=0.9)
-    assert out["known_frauds"] == 100
+    late = frame.iloc[-5:].assign(score=0.99, label_time=pd.Timestamp(days[-1]) + pd.Timedelta(days=1))
+    out = performance(spec, days[-1], pd.concat([frame, late]), cut=0.5, reference_recall=0.8)
+    assert out["known_frauds"] == 20 * lookback
     assert out["recall"] == pytest.approx(0.5)
-    assert out["recall_decay"] == pytest.approx(0.4)
-    assert out["breached"] is (spec.drift.performance.tolerance < 0.4)
+    assert out["recall_decay"] == pytest.approx(1 - 0.5 / 0.8)
+    assert out["breached"] is (spec.drift.performance.tolerance < 1 - 0.5 / 0.8)
     few = performance(
-        spec, days[-1], frame.tail(spec.drift.performance.min_positives - 1), cut=0.5, reference_recall=0.9
+        spec, days[-1], frame.tail(spec.drift.performance.min_positives - 1), cut=0.5, reference_recall=0.8
     )
     assert few["breached"] is False
     assert few["recall_decay"] is None
-    assert performance(spec, days[-1], None, cut=0.5, reference_recall=0.9)["verdict"] == "no labels"
+    assert performance(spec, days[-1], None, cut=0.5, reference_recall=0.8)["verdict"] == "no labels"

@@ -19,7 +19,7 @@ from whylogs.core import DatasetProfileView
 from whylogs.core.view.column_profile_view import ColumnProfileView
 from whylogs.viz.drift.column_drift_algorithms import Hellinger
 
-__all__ = ["ColumnProfileView", "DatasetProfileView", "hellinger", "profile_bytes", "view"]
+__all__ = ["ColumnProfileView", "DatasetProfileView", "hellinger", "merged_profile_bytes", "profile_bytes", "view"]
 
 _HELLINGER = Hellinger()
 
@@ -27,6 +27,14 @@ _HELLINGER = Hellinger()
 def profile_bytes(frame: pd.DataFrame) -> bytes:
     """A whylogs profile of `frame`, serialized (the form it is stored and shipped in)."""
     return why.log(pandas=frame).view().serialize()
+
+
+def merged_profile_bytes(blobs: list[bytes]) -> bytes:
+    """Profiles of different row sets merged into one (columns are the union; a shared column adds up)."""
+    out = view(blobs[0])
+    for blob in blobs[1:]:
+        out = out.merge(view(blob))
+    return out.serialize()
 
 
 def view(blob: bytes) -> DatasetProfileView:

@@ -72,8 +72,12 @@ class WhylogsHellinger:
         return out
 
     def quantile(self, reference: bytes, column: str, q: float) -> float:
-        """A quantile of one numeric column of a profile (the score cut of the performance check)."""
-        kll = wl.view(reference).get_column(column).get_metric("distribution").kll.value
+        """A quantile of one numeric column of a profile (the score cut of the performance check); NaN when
+        the profile lacks the column."""
+        col = wl.view(reference).get_column(column)
+        kll = None if col is None else col.get_metric("distribution").kll.value
+        if kll is None or kll.is_empty():
+            return float("nan")
         return float(kll.get_quantiles([q])[0])
 
     def cdf(self, reference: bytes, column: str, value: float) -> float:

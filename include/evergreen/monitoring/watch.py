@@ -12,7 +12,7 @@ from evergreen.config import settings
 from evergreen.monitoring import rule as drift_rule
 from evergreen.monitoring import store
 from evergreen.monitoring.performance import performance
-from evergreen.monitoring.profiles import FRAUD_SCORE, SCORE, detector, profile_day
+from evergreen.monitoring.profiles import FRAUD_SCORE, HOLDOUT_SCORE, SCORE, detector, profile_day
 from evergreen.monitoring.report import DriftReport, write_html
 from evergreen.spec import ModelSpec
 
@@ -46,9 +46,9 @@ def watch_day(
     watched = {f: s for f, s in scores.items() if f not in drift.exclude}
     drifted = drift_rule.drifted(watched, drift)
 
-    cut = det.quantile(reference, SCORE, 1.0 - drift.performance.alert_share)
+    cut = det.quantile(reference, HOLDOUT_SCORE, 1.0 - drift.performance.alert_share)
     below = det.cdf(reference, FRAUD_SCORE, cut)
-    reference_recall = None if below != below else 1.0 - below  # NaN: the reference has no fraud scores
+    reference_recall = None if below != below else 1.0 - below  # NaN: no held-out frauds in the reference
     perf = performance(spec, day.isoformat(), outcomes, cut=cut, reference_recall=reference_recall)
 
     reasons = drift_rule.breach_reasons(drifted, prediction, perf, drift)
