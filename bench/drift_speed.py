@@ -72,7 +72,7 @@ def numpy_scores(ref, cur, categorical: set[str]) -> dict[str, float]:
 def run_arm(arm: str, rows: int, repeats: int) -> dict:
     spec, ref, cur = frames(rows)
     categorical = set(spec.features.categorical)
-    times, cpu = [], []
+    times, cpu, split = [], [], {}
     if arm == "whylogs":
         from evergreen.monitoring.profiles import detector
 
@@ -81,9 +81,12 @@ def run_arm(arm: str, rows: int, repeats: int) -> dict:
         det.scores(reference, det.profile(cur.head(1000)))  # warm-up: lazy imports, first-call costs
         for _ in range(repeats):
             t, c = time.perf_counter(), time.process_time()
-            scores = det.scores(reference, det.profile(cur))
+            current = det.profile(cur)
+            profiled = time.perf_counter()
+            scores = det.scores(reference, current)
             times.append(time.perf_counter() - t)
             cpu.append(time.process_time() - c)
+            split = {"profile_s": profiled - t, "scores_s": time.perf_counter() - profiled}
         profile_bytes = len(reference)
     else:
         for _ in range(repeats):
@@ -100,6 +103,7 @@ def run_arm(arm: str, rows: int, repeats: int) -> dict:
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "reference_bytes": profile_bytes,
         "scores": scores,
+        "split": split,
     }
 
 
@@ -131,6 +135,7 @@ def main() -> None:
             f"{arm:>8} {min(r['wall']):8.2f} {min(r['cpu']):8.2f} {r['rows'] / min(r['wall']):12,.0f} "
             f"{r['peak_rss_mb']:12.0f} {r['reference_bytes'] / 2**20:12.1f} MB"
         )
+    print(f"whylogs split (last repeat): {w['split']}")
     diff = max(abs(w["scores"][k] - n["scores"][k]) for k in w["scores"])
     print(
         f"whylogs/numpy: wall {min(w['wall']) / min(n['wall']):.1f}x  cpu {min(w['cpu']) / min(n['cpu']):.1f}x  "
