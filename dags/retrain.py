@@ -141,25 +141,21 @@ def retrain():
     def challenge(planned: dict, challenger: dict) -> dict:
         from evergreen.retraining import challenge as judge
 
-        return {"planned": planned, "decision": judge(planned, challenger)}
+        return judge(planned, challenger)
+
+    @task(trigger_rule="all_done")
+    def settle(planned: dict, ti=None, dag_run=None) -> dict:
+        """This model's drift events: covered by its training, or given back (queued again) if it failed."""
+        from evergreen.retraining import settle as settle_events
+
+        judged = ti.xcom_pull(task_ids="retrain_model.challenge", map_indexes=ti.map_index)
+        return settle_events(planned, dag_run.run_id, "success" if judged else "failed")
 
     @task_group
     def retrain_model(planned: dict):
-        return challenge(planned, train(planned))
+        challenge(planned, train(planned)) >> settle(planned)
 
-    @task(trigger_rule="all_done")
-    def settle(plans: list[dict] | None = None, dag_run=None, ti=None) -> list[dict]:
-        """Settle each model's drift events: covered by this run's training, or given back if it failed."""
-        from evergreen.retraining import settle as settle_events
-
-        judged = ti.xcom_pull(task_ids="retrain_model.challenge", map_indexes=None, default=None) or []
-        judged = judged if isinstance(judged, list) else [judged]
-        done = {j["planned"]["model"] for j in judged if j}
-        return [settle_events(p, dag_run.run_id, "success" if p["model"] in done else "failed") for p in (plans or [])]
-
-    plans = plan()
-    judged = retrain_model.expand(planned=plans)
-    judged >> settle(plans)
+    retrain_model.expand(planned=plan())
 
 
 retrain()

@@ -12,6 +12,7 @@ process group and stopped by PID, children included.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -205,11 +206,18 @@ class AirflowStack:
         return bool(rows) and rows[0]["n"] >= count
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
-        return self.query(
+        rows = self.query(
             "SELECT run_id, state, run_type, queued_at, start_date, end_date FROM dag_run "
             "WHERE dag_id = :d ORDER BY id",
             d=dag_id,
         )
+        for r in rows:  # SQLite hands timestamps back as text; Airflow stores them in UTC
+            for k in ("queued_at", "start_date", "end_date"):
+                if isinstance(r[k], str):
+                    r[k] = dt.datetime.fromisoformat(r[k])
+                if isinstance(r[k], dt.datetime) and r[k].tzinfo is None:
+                    r[k] = r[k].replace(tzinfo=dt.UTC)
+        return rows
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         rows = self.query(

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     history_days: int = 30  # silver days a feature row may look back on
     label_horizon_days: int = 10  # gold partitions refreshed per run so late labels land
 
+    # Model specs: the package's own by default; a team may keep theirs elsewhere (adding a model = a file).
+    specs_dir: str = ""
+
     kafka_bootstrap: str = "127.0.0.1:9092"
     # One drift topic for every model (the model is in the payload: Kafka watchers share one triggerer thread).
     kafka_drift_topic: str = "evergreen.drift"

@@ -110,7 +110,7 @@ def plan_models(
         done = cooldown_run(planned)
         if done:
             # Same data already trained: the events it would take are covered by that training.
-            settled = ledger.settle(model, ledger_key(done, model), planned["as_of"])
+            settled = ledger.settle(model, ledger_key(_airflow_run_of(done), model), planned["as_of"])
             skipped[model] = {
                 "reason": f"data as of {planned['as_of']} already trained within the cooldown: run {done}",
                 "covered_events": settled["covered"],
@@ -121,6 +121,14 @@ def plan_models(
         planned["triggered_by"]["drift_events"] = planned["drift_events"]
         plans.append(planned)
     return {"plans": plans, "skipped": skipped}
+
+
+def _airflow_run_of(mlflow_run_id: str) -> str:
+    """The Airflow run that trained an MLflow run (the ledger speaks in Airflow runs)."""
+    from evergreen.registry.store import connect
+
+    tags = connect().get_run(mlflow_run_id).data.tags
+    return tags.get("evergreen.airflow.run_id") or f"mlflow:{mlflow_run_id}"
 
 
 def settle(planned: dict[str, Any], run_id: str, outcome: str) -> dict[str, Any]:

@@ -134,14 +134,24 @@ class ModelSpec(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-@lru_cache(maxsize=16)
+def specs_dir() -> Path:
+    from evergreen.config import settings
+
+    return Path(settings().specs_dir) if settings().specs_dir else SPECS_DIR
+
+
 def load_spec(name: str = "fraud", path: str | None = None) -> ModelSpec:
-    file = Path(path) if path else SPECS_DIR / f"{name}.yaml"
+    return _load(name, path, str(specs_dir()))
+
+
+@lru_cache(maxsize=64)
+def _load(name: str, path: str | None, folder: str) -> ModelSpec:
+    file = Path(path) if path else Path(folder) / f"{name}.yaml"
     if not file.exists():
-        known = sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in Path(folder).glob("*.yaml"))
         raise FileNotFoundError(f"no model spec {name!r} at {file}; known specs: {known}")
     return ModelSpec.model_validate(yaml.safe_load(file.read_text()))
 
 
 def known_models() -> list[str]:
-    return sorted(p.stem for p in SPECS_DIR.glob("*.yaml"))
+    return sorted(p.stem for p in specs_dir().glob("*.yaml"))

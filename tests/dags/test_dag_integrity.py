@@ -95,10 +95,11 @@ def test_retrain_structure_and_schedule(dagbag):
     from airflow.sdk import AssetOrTimeSchedule
 
     dag = dagbag.dags["retrain"]
-    assert set(dag.task_ids) == {"plan", "retrain_model.train", "retrain_model.challenge", "settle"}
+    assert set(dag.task_ids) == {"plan", "retrain_model.train", "retrain_model.challenge", "retrain_model.settle"}
     assert dag.get_task("retrain_model.train").downstream_task_ids == {"retrain_model.challenge"}
-    assert dag.get_task("retrain_model.challenge").downstream_task_ids == {"settle"}
-    assert dag.get_task("settle").trigger_rule == "all_done"  # a failed training still gives its events back
+    assert dag.get_task("retrain_model.challenge").downstream_task_ids == {"retrain_model.settle"}
+    # A failed training still settles: its drift events go back to the queue.
+    assert dag.get_task("retrain_model.settle").trigger_rule == "all_done"
     # A cron tick, new gold features or a drift event starts it (AssetOrTimeSchedule over gold | drift).
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assets = {a.uri: a for a in dag.timetable.asset_condition.objects}
