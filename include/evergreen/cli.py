@@ -1,6 +1,6 @@
 """The `evergreen` command: demo, generate, run-day, status.
 
-evergreen demo                       # 7 days (one broken), each through ingest_daily in Airflow
+evergreen demo                       # 14 days (one broken), a first champion, a challenger judged
 evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
 evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
 evergreen status                     # rows per layer, gates per day
@@ -158,6 +158,64 @@ def cmd_status(args) -> int:
 
 
 # ---- demo --------------------------------------------------------------------------------------------------
+# Everything the demo writes lives in the home; a second `make demo` starts from nothing and prints the same.
+DEMO_STATE = ("lake", "reports", "gx", "logs", "source.db", "evergreen.db", "mlflow.db", "mlartifacts")
+
+
+def _reset_home(home: Path) -> None:
+    for sub in DEMO_STATE:
+        target = home / sub
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+
+
+def backfill_days(days: list[str], log_dir: Path) -> dict[str, dict]:
+    """History in one Spark session (the same steps and gates as ingest_daily, minus ~8 s of JVM start per
+    step per day): how a team lands weeks of history before the daily DAG takes over."""
+    from evergreen.daily import backfill
+    from evergreen.sparkutil import spark_session
+
+    started = time.time()
+    with _output_to(log_dir / "backfill.log"):
+        spark = spark_session("evergreen-backfill")
+        try:
+            out = backfill(spark, days)
+        finally:
+            spark.stop()
+    for r in out.values():
+        r["seconds"] = round((time.time() - started) / len(out), 1)  # per day, on average
+        r["state"] = "success" if r["stopped_at"] is None else "failed"
+    return out
+
+
+def run_retrain(conf: dict, log_dir: Path) -> dict:
+    """One retrain run through Airflow's dag.test(); returns its state and what the challenge decided."""
+    started = time.time()
+    logical = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with _output_to(log_dir / f"retrain-{conf.get('as_of', 'latest')}.log"):
+        run = _dag("retrain").test(logical_date=logical, run_conf=conf)
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    return {"run_id": run.run_id, "state": str(run.state), "tasks": states, "seconds": round(time.time() - started, 1)}
+
+
+def promotions_summary(model: str) -> list[dict]:
+    from evergreen.registry import audit
+
+    rows = reversed(audit.history(model))  # oldest first: the story in the order it happened
+    return [{"version": r["challenger_version"], "decision": r["decision"], "reason": r["reason"]} for r in rows]
+
+
+def champion_summary(model: str) -> dict | None:
+    from evergreen.registry.promotion import champion_info
+
+    try:
+        info = champion_info(model)
+    except LookupError:
+        return None
+    judged = (info.get("promoted") or {}).get("holdout_metrics") or {}
+    pr_auc = judged.get("pr_auc", info["metrics"].get("holdout_pr_auc"))
+    return {"version": info["version"], "pr_auc": None if pr_auc is None else round(float(pr_auc), 4)}
+
+
 def cmd_demo(args) -> int:
     from evergreen.datagen import SCENARIO_KIND, Scenario, generate
 
@@ -165,10 +223,7 @@ def cmd_demo(args) -> int:
         raise SystemExit(f"--bad-scenario must be a bad-data scenario, not {args.bad_scenario!r}")
     cfg = settings()
     home = Path(cfg.home)
-    # The demo owns its home: start from nothing so a second `make demo` prints the same numbers.
-    for sub in ("lake", "reports", "gx", "logs", "source.db"):
-        target = home / sub
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+    _reset_home(home)
     days = [DEMO_START + dt.timedelta(days=i) for i in range(args.days)]
     bad_day = days[args.bad_day - 1]
     print(
@@ -183,12 +238,17 @@ def cmd_demo(args) -> int:
         scenarios=[Scenario(args.bad_scenario, bad_day)],
     )
     landing = {d["date"]: d["rows"] for d in manifest["days"]}
-    runs = []
-    for day in map(str, days):
-        result = run_ingest_day(day, home / "logs")
-        runs.append(result)
-        print(f"[demo] ingest_daily {day}: {result['state']:<8} {result['seconds']:>6.1f}s")
-    summary = summarize([str(d) for d in days], landing)
+    day_names = [str(d) for d in days]
+    history, today = day_names[:-1], day_names[-1]
+    print(f"[demo] backfilling {history[0]}..{history[-1]} in one Spark session (same steps and gates)")
+    runs = backfill_days(history, home / "logs")
+    for day in history:
+        print(f"[demo] backfill {day}: {runs[day]['state']}")
+    print(f"[demo] ingest_daily {today} through Airflow")
+    runs[today] = run_ingest_day(today, home / "logs")
+    print(f"[demo] ingest_daily {today}: {runs[today]['state']:<8} {runs[today]['seconds']:>6.1f}s")
+
+    summary = summarize(day_names, landing)
     print()
     _print_table(summary["days"])
     for f in summary["gates"]["not_passed"]:
@@ -199,15 +259,31 @@ def cmd_demo(args) -> int:
         f"[demo] landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: "
         f"{'reconciled' if reconciled else 'NOT RECONCILED'}; logs in {home / 'logs'}"
     )
+
+    # Two trainings a day apart: the first sets a champion (if it clears the spec's minimum), the second is
+    # a challenger the policy judges against it on the same holdout.
+    retrains = []
+    for as_of in day_names[-2:]:
+        r = run_retrain({"as_of": as_of}, home / "logs")
+        retrains.append(r)
+        print(f"[demo] retrain as of {as_of}: {r['state']:<8} {r['seconds']:>6.1f}s  {r['tasks']}")
+    promotions = promotions_summary("fraud")
+    for p in promotions:
+        print(f"[promotion] v{p['version']} {p['decision']}: {p['reason']}")
+    champion = champion_summary("fraud")
+
     out = {
         "layers": layers,
         "gates": summary["gates"],
         "reconciled": reconciled,
-        "runs": {r["day"]: r["state"] for r in runs},
+        "runs": {d: runs[d]["state"] for d in day_names},
+        "champion": champion,
+        "promotions": promotions,
         "lake": cfg.lake_root,
     }
     print(json.dumps(out, default=str))
-    return 0 if reconciled else 1
+    ok = reconciled and champion is not None and all(r["state"] == "success" for r in retrains)
+    return 0 if ok else 1
 
 
 # ---- registry: champion, rollback ---------------------------------------------------------------------------
@@ -261,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_status)
 
     d = sub.add_parser("demo", help="the daily loop on embedded defaults")
-    d.add_argument("--days", type=int, default=7)
+    d.add_argument("--days", type=int, default=14)
     d.add_argument("--rows-per-day", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--bad-scenario", default="schema_break")
