@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from evergreen.config import settings
 from evergreen.db import apply_ddl, evergreen_engine, table
 from evergreen.monitoring.report import to_json
 
@@ -17,6 +19,8 @@ JSON_COLUMNS = ("feature_scores", "drifted_features", "thresholds", "performance
 
 def engine_with_table(eng: sa.Engine | None = None) -> sa.Engine:
     if eng is None:
+        # The default SQLite file lives in EVERGREEN_HOME, which a fresh setup may not have created yet.
+        Path(settings().home).mkdir(parents=True, exist_ok=True)
         return evergreen_engine()  # applies the DDL itself
     if not sa.inspect(eng).has_table(TABLE):
         apply_ddl(eng, "evergreen")
