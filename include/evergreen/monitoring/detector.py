@@ -109,7 +109,9 @@ def _binned_shares(ref_col, cur_col, bins: int) -> tuple[np.ndarray, np.ndarray]
     out = []
     for col, kll in ((ref_col, ref_kll), (cur_col, cur_kll)):
         n, null = _counts(col)
-        valued = np.asarray(kll.get_pmf(list(edges)), dtype=float) if kll is not None and not kll.is_empty() else 0.0
+        has_values = kll is not None and not kll.is_empty()
+        # No edges (the reference column was all null): every value falls in the one valued bin.
+        valued = np.asarray(kll.get_pmf(list(edges)), dtype=float) if has_values and len(edges) else float(has_values)
         null_share = null / n if n else 0.0
         out.append(np.concatenate([[null_share], (1.0 - null_share) * np.broadcast_to(valued, len(edges) + 1)]))
     return out[0], out[1]
