@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from evergreen.spec import load_spec
@@ -161,6 +162,7 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
     from evergreen.registry.mlflow_log import log_training
     from evergreen.training import load_training_data
     from evergreen.training.train import train
+    from evergreen.watching import REFERENCE_ARTIFACT, reference_profile
 
     spec = load_spec(plan["model"])
     data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
@@ -174,10 +176,15 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
             search_budget=plan["search_budget"],
             plots_dir=plots,
         )
+        # The drift reference travels with the model version: score_and_watch compares each day against
+        # the data this very model was trained on.
+        reference = Path(plots) / "reference.bin"
+        reference.write_bytes(reference_profile(spec, data, result.scorer))
         ref = log_training(
             result,
             data,
             spec,
+            extra_artifacts={REFERENCE_ARTIFACT: reference},
             lineage_tags={
                 "airflow_dag_id": caller.get("dag_id"),
                 "airflow_run_id": caller.get("run_id"),

@@ -22,7 +22,7 @@ def test_every_dag_file_imports_without_errors(dagbag):
     assert defined == set(dag_files()), "every file in dags/ defines a DAG"
 
 
-ALL_DAGS = ["ingest_daily", "retrain", "rollback_model"]
+ALL_DAGS = ["ingest_daily", "retrain", "rollback_model", "score_and_watch"]
 
 
 @pytest.fixture(params=ALL_DAGS)
@@ -111,6 +111,18 @@ def test_retrain_structure_and_schedule(dagbag):
     assert kwargs["kafka_config_id"] == "kafka_drift"
     assert dag.max_active_runs == 1
     assert {"force_promote", "requested_by", "search_budget", "training_window_days"} <= set(dag.params)
+
+
+def test_score_and_watch_structure_and_schedule(dagbag):
+    dag = dagbag.dags["score_and_watch"]
+    assert set(dag.task_ids) == {"resolve_day", "score", "watch", "publish"}
+    assert dag.get_task("score").downstream_task_ids == {"watch"}
+    assert dag.get_task("watch").downstream_task_ids == {"publish"}
+    # After ingest_daily, by asset: new gold features start it.
+    assets = [a.uri for a in dag.timetable.asset_condition.objects]
+    assert assets == ["evergreen://gold/features"]
+    assert dag.max_active_runs == 1
+    assert {"model", "date"} <= set(dag.params)
 
 
 def test_rollback_model_is_manual_only(dagbag):

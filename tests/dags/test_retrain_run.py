@@ -76,6 +76,21 @@ def test_first_training_becomes_champion_and_records_its_trigger(lake):
     assert json.loads(audit[0]["triggered_by"])["dag_id"] == "retrain"
 
 
+def test_score_and_watch_scores_with_the_champion_and_writes_a_drift_report(lake):
+    from evergreen.monitoring import reports
+    from evergreen.scoring import read_predictions
+
+    run, states = _run("score_and_watch", {"date": AS_OF}, 1)
+    assert str(run.state) == "success", states
+    preds = read_predictions("fraud", [AS_OF])
+    assert len(preds) == 600
+    assert set(preds["model_version"]) == {_champion()}
+    (report,) = reports("fraud")
+    assert str(report["window_day"])[:10] == AS_OF
+    assert not report["fires"]  # one window cannot fire a 2-of-3 rule
+    assert states["publish"] == "success"
+
+
 def test_the_same_day_does_not_train_twice_within_the_cooldown(lake):
     run, states = _run("retrain", {"as_of": AS_OF}, 2)
     assert str(run.state) == "success"
