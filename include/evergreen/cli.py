@@ -158,16 +158,6 @@ def cmd_status(args) -> int:
 
 
 # ---- demo --------------------------------------------------------------------------------------------------
-# Everything the demo writes lives in the home; a second `make demo` starts from nothing and prints the same.
-DEMO_STATE = ("lake", "reports", "gx", "logs", "source.db", "evergreen.db", "mlflow.db", "mlartifacts")
-
-
-def _reset_home(home: Path) -> None:
-    for sub in DEMO_STATE:
-        target = home / sub
-        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-
-
 def backfill_days(days: list[str], log_dir: Path) -> dict[str, dict]:
     """History in one Spark session (the same steps and gates as ingest_daily, minus ~8 s of JVM start per
     step per day): how a team lands weeks of history before the daily DAG takes over."""
@@ -217,36 +207,52 @@ def champion_summary(model: str) -> dict | None:
 
 
 def cmd_demo(args) -> int:
+    from evergreen import demo
     from evergreen.datagen import SCENARIO_KIND, Scenario, generate
 
     if SCENARIO_KIND.get(args.bad_scenario) != "bad_data":
         raise SystemExit(f"--bad-scenario must be a bad-data scenario, not {args.bad_scenario!r}")
+    if args.drift_scenario and SCENARIO_KIND.get(args.drift_scenario) != "drift":
+        raise SystemExit(f"--drift-scenario must be a drift scenario, not {args.drift_scenario!r}")
+    started = time.time()
     cfg = settings()
     home = Path(cfg.home)
-    _reset_home(home)
+    demo.reset_home(home)
     days = [DEMO_START + dt.timedelta(days=i) for i in range(args.days)]
     bad_day = days[args.bad_day - 1]
-    print(
-        f"[demo] generating {args.days} days x ~{args.rows_per_day} transactions from {days[0]}; "
-        f"{args.bad_scenario} on {bad_day}"
+    normal = min(args.drift_day - 1, args.days) if args.drift_scenario else args.days
+    scenarios = [Scenario(args.bad_scenario, bad_day)]
+    if args.drift_scenario and args.days >= args.drift_day:
+        scenarios.append(Scenario(args.drift_scenario, days[args.drift_day - 1]))
+    demo.say(
+        f"generating {args.days} days x ~{args.rows_per_day} transactions from {days[0]}; "
+        + "; ".join(f"{s.name} from {s.start}" for s in scenarios)
     )
-    manifest = generate(
-        days[0],
-        days=args.days,
-        rows_per_day=args.rows_per_day,
-        seed=args.seed,
-        scenarios=[Scenario(args.bad_scenario, bad_day)],
-    )
+    manifest = generate(days[0], days=args.days, rows_per_day=args.rows_per_day, seed=args.seed, scenarios=scenarios)
     landing = {d["date"]: d["rows"] for d in manifest["days"]}
     day_names = [str(d) for d in days]
-    history, today = day_names[:-1], day_names[-1]
-    print(f"[demo] backfilling {history[0]}..{history[-1]} in one Spark session (same steps and gates)")
+    history, today, drifting = day_names[: normal - 1], day_names[normal - 1], day_names[normal:]
+
+    demo.say(f"backfilling {history[0]}..{history[-1]} in one Spark session (same steps and gates)")
     runs = backfill_days(history, home / "logs")
-    for day in history:
-        print(f"[demo] backfill {day}: {runs[day]['state']}")
-    print(f"[demo] ingest_daily {today} through Airflow")
+    demo.say(f"ingest_daily {today} through Airflow")
     runs[today] = run_ingest_day(today, home / "logs")
-    print(f"[demo] ingest_daily {today}: {runs[today]['state']:<8} {runs[today]['seconds']:>6.1f}s")
+    demo.say(f"ingest_daily {today}: {runs[today]['state']} in {runs[today]['seconds']:.1f}s")
+
+    # Two trainings a day apart: the first sets a champion (if it clears the spec's minimum), the second is
+    # a challenger the policy judges against it on the same holdout.
+    retrains = []
+    for as_of in (history[-1], today):
+        r = run_retrain({"as_of": as_of}, home / "logs")
+        retrains.append(r)
+        demo.say(f"retrain as of {as_of}: {r['state']} in {r['seconds']:.1f}s {r['tasks']}")
+    champion_before = champion_summary("fraud")
+
+    drift = None
+    if drifting:
+        drift = demo.drift_loop(args, drifting, home / "logs")
+        retrains += drift.pop("retrains")
+        runs.update({d: {"state": "success"} for d in drifting})
 
     summary = summarize(day_names, landing)
     print()
@@ -255,34 +261,32 @@ def cmd_demo(args) -> int:
         print(f"[gate] {f['day']} {f['gate']} {f['status']}: {f['reason']}")
     layers = summary["layers"]
     reconciled = layers["landing"] == layers["silver"] + layers["quarantine"]
-    print(
-        f"[demo] landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: "
+    demo.say(
+        f"landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: "
         f"{'reconciled' if reconciled else 'NOT RECONCILED'}; logs in {home / 'logs'}"
     )
-
-    # Two trainings a day apart: the first sets a champion (if it clears the spec's minimum), the second is
-    # a challenger the policy judges against it on the same holdout.
-    retrains = []
-    for as_of in day_names[-2:]:
-        r = run_retrain({"as_of": as_of}, home / "logs")
-        retrains.append(r)
-        print(f"[demo] retrain as of {as_of}: {r['state']:<8} {r['seconds']:>6.1f}s  {r['tasks']}")
     promotions = promotions_summary("fraud")
     for p in promotions:
         print(f"[promotion] v{p['version']} {p['decision']}: {p['reason']}")
     champion = champion_summary("fraud")
-
     out = {
         "layers": layers,
         "gates": summary["gates"],
         "reconciled": reconciled,
         "runs": {d: runs[d]["state"] for d in day_names},
         "champion": champion,
+        "champion_before_drift": champion_before,
         "promotions": promotions,
-        "lake": cfg.lake_root,
     }
-    print(json.dumps(out, default=str))
+    if drift is not None:
+        out["drift"] = drift
+        out["pr_auc"] = demo.pr_auc_story("fraud")
+    out["lake"] = cfg.lake_root
+    out["minutes"] = round((time.time() - started) / 60, 1)
+    print(demo.summary_json(out))
     ok = reconciled and champion is not None and all(r["state"] == "success" for r in retrains)
+    if drift is not None:
+        ok = ok and drift.get("detected_day") is not None
     return 0 if ok else 1
 
 
@@ -337,11 +341,13 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=cmd_status)
 
     d = sub.add_parser("demo", help="the daily loop on embedded defaults")
-    d.add_argument("--days", type=int, default=14)
+    d.add_argument("--days", type=int, default=30, help="14 normal days, then the drift scenario")
     d.add_argument("--rows-per-day", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--bad-scenario", default="schema_break")
     d.add_argument("--bad-day", type=int, default=5, help="which day (1-based) gets the bad-data scenario")
+    d.add_argument("--drift-scenario", default="fraud_pattern_shift", help="empty: no drift, no Kafka/Airflow")
+    d.add_argument("--drift-day", type=int, default=15, help="first day (1-based) of the drift scenario")
     d.set_defaults(func=cmd_demo)
 
     ch = sub.add_parser("champion", help="the champion version of a model and its metrics, as JSON")

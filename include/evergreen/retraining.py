@@ -120,8 +120,20 @@ def plan_models(
         claimed = ledger.claim(model, ledger_key(run_id or "manual", model), planned["as_of"])
         planned["drift_events"] = [e["event_id"] for e in claimed]
         planned["triggered_by"]["drift_events"] = planned["drift_events"]
+        drift_days = load_spec(model).retraining.drift_window_days
+        if planned["window_days"] is None and drift_days and (claimed or under_drift(model)):
+            planned["window_days"] = drift_days
+            planned["window_reason"] = f"under drift: the latest {drift_days} mature days (spec retraining)"
         plans.append(planned)
     return {"plans": plans, "skipped": skipped}
+
+
+def under_drift(model: str) -> bool:
+    """The latest watched window of `model` fires the drift rule (the champion still sees the drift)."""
+    from evergreen.monitoring import reports
+
+    rows = reports(model)
+    return bool(rows) and bool(max(rows, key=lambda r: str(r["window_day"]))["fires"])
 
 
 def _airflow_run_of(mlflow_run_id: str) -> str:

@@ -75,6 +75,8 @@ class Training(BaseModel):
 
 class Retraining(BaseModel):
     cooldown_hours: float = 12
+    # While the model is under drift, train on only the latest mature days (None: the usual window).
+    drift_window_days: int | None = None
 
 
 class DriftPerformance(BaseModel):

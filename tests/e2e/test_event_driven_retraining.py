@@ -310,3 +310,14 @@ def _count_dead_letters(bootstrap: str, *, expect: int, timeout: float) -> int:
         consumer.close()
     assert reasons, "dead letters carry a reason"
     return seen
+
+
+def test_the_api_refuses_anonymous_calls(loop):
+    import urllib.error
+
+    stack = loop["stack"]
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        stack.api("GET", "/api/v2/dags", token=None)
+    assert refused.value.code in (401, 403)
+    dags = stack.api("GET", "/api/v2/dags")  # with an admin token from the generated password file
+    assert "retrain" in [d["dag_id"] for d in dags["dags"]]
