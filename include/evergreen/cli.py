@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from evergreen import config
 from evergreen.config import REPO_ROOT, settings
 
 DEMO_START = dt.date(2026, 1, 1)
@@ -215,9 +216,11 @@ def cmd_demo(args) -> int:
     if args.drift_scenario and SCENARIO_KIND.get(args.drift_scenario) != "drift":
         raise SystemExit(f"--drift-scenario must be a drift scenario, not {args.drift_scenario!r}")
     started = time.time()
-    cfg = settings()
-    home = Path(cfg.home)
+    home = Path(settings().home)
     demo.reset_home(home)
+    if args.drift_scenario:
+        os.environ["EVERGREEN_SPECS_DIR"] = str(demo.demo_specs(home))
+    cfg = config.reload()
     days = [DEMO_START + dt.timedelta(days=i) for i in range(args.days)]
     bad_day = days[args.bad_day - 1]
     normal = min(args.drift_day - 1, args.days) if args.drift_scenario else args.days
