@@ -65,6 +65,9 @@ class AirflowStack:
     env: dict[str, str] = field(default_factory=dict)
     parallelism: int = 4
     port: int = field(default_factory=free_port)
+    # The triggerer's and workers' log servers default to 8794 / 8793: two stacks (a demo and a test run)
+    # on one machine would fight over them.
+    log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     @property
@@ -91,6 +94,8 @@ class AirflowStack:
                 "AIRFLOW__API__HOST": "127.0.0.1",
                 "AIRFLOW__API__WORKERS": "1",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
                 # Hand-off from an asset event to a queued run (measured in STACK.md) and a quick first parse.
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
