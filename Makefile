@@ -42,8 +42,9 @@ lint: $(STAMP)  ## ruff check + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092)
+kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
+	bash scripts/kafka.sh topics evergreen.drift evergreen.drift.dead-letter
 
 kafka-down:  ## stop it
 	bash scripts/kafka.sh stop

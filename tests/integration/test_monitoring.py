@@ -266,6 +266,10 @@ def test_html_page_names_the_drifted_feature_and_the_verdict(watched):
     assert "<td>category</td>" in page
     assert "DRIFT" in page
     assert report.rule in page.replace("&#x27;", "'")
+    # The day's profile (inputs and scores) is kept beside the page and is a whylogs profile of that day.
+    profile = path.with_suffix(".profile.bin").read_bytes()
+    same = WhylogsHellinger(columns=["category", "amount", "score"]).scores(profile, profile)
+    assert same == pytest.approx({"category": 0.0, "amount": 0.0, "score": 0.0}, abs=1e-9)
 
 
 def test_to_dict_is_json_ready(watched):

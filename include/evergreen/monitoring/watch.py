@@ -41,7 +41,8 @@ def watch_day(
     day = dt.date.fromisoformat(day) if isinstance(day, str) else day
     drift = spec.drift
     det = detector(spec)
-    scores = det.scores(reference, profile_day(spec, current))
+    profile = profile_day(spec, current)
+    scores = det.scores(reference, profile)
     prediction = scores.pop(SCORE)
     watched = {f: s for f, s in scores.items() if f not in drift.exclude}
     drifted = drift_rule.drifted(watched, drift)
@@ -78,6 +79,9 @@ def watch_day(
         computed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
     )
     report.html_path = str(write_html(report, report_path(spec.name, report.window)))
+    # The day's profile itself (inputs and scores) is kept next to its page: a later comparison, or another
+    # reference, can be computed from it without the rows.
+    report_path(spec.name, report.window).with_suffix(".profile.bin").write_bytes(profile)
     store.replace_window(
         eng,
         {
