@@ -44,17 +44,6 @@ DEMO_STATE = (
 # reference from days 1-7 they "drift" by construction (measured 0.12-1.0 Hellinger on days 15-16 with no
 # scenario at work). A production lake has settled history; the demo watches only what a young lake can
 # compare, and the shipped spec keeps watching everything.
-LAKE_AGE_FEATURES = (
-    "cust_txn_count_24h",
-    "cust_txn_count_7d",
-    "cust_amount_mean_30d",
-    "amount_to_cust_mean_30d",
-    "cust_distinct_merchants_7d",
-    "secs_since_prev_txn",
-    "merchant_txn_count_7d",
-    "merchant_known_fraud_rate_30d",
-    "merchant_known_labels_30d",
-)
 
 
 def demo_specs(home: Path) -> Path:
@@ -64,7 +53,9 @@ def demo_specs(home: Path) -> Path:
     from evergreen.spec import SPECS_DIR
 
     spec = yaml.safe_load((SPECS_DIR / "fraud.yaml").read_text())
-    spec["drift"]["exclude"] = [*spec["drift"]["exclude"], *LAKE_AGE_FEATURES]
+    from evergreen.transforms.features import HISTORY_FEATURES
+
+    spec["drift"]["exclude"] = [*spec["drift"]["exclude"], *HISTORY_FEATURES]
     folder = home / "specs"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "fraud.yaml").write_text(

@@ -30,7 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from evergreen.config import settings
+from evergreen.plain import iso_day
 from evergreen.registry import store
 from evergreen.registry.mlflow_log import load_version
 from evergreen.spec import ModelSpec
@@ -147,7 +148,7 @@ def score_day(
     ReconciliationError if scored rows differ from gold's (nothing committed then). `before_commit(stage)`
     is a test hook: called with the staged partition's path after staging, before the swap.
     """
-    day = _iso_day(day)
+    day = iso_day(day)
     started = time.perf_counter()
     loaded = load_for_scoring(spec, model_version)
     gold = _gold_day(spec, day, lake_root)
@@ -236,7 +237,7 @@ def recent_outcomes(spec: ModelSpec, days: Iterable[str], lake_root: str | None 
     event_date, transaction_id, score, <label>, <label time> (is_fraud, label_time for fraud). Gold is
     rebuilt as labels arrive, so the same days give more rows later; the monitoring room reads performance
     decay from it."""
-    days = sorted({_iso_day(d) for d in days})
+    days = sorted({iso_day(d) for d in days})
     key, label, label_time = spec.source.key, spec.label.column, spec.label.time
     preds = _read_predictions_table(spec.name, days, lake_root).select([PARTITION_KEY, key, "score"])
     root = gold_root(spec, None if lake_root is None else str(lake_root))
@@ -257,17 +258,6 @@ _EMPTY_DTYPES = {"score": "float64", "is_fraud": "Int32", "label_time": "datetim
 
 
 # ---- internals ---------------------------------------------------------------------------------------------
-def _iso_day(value: str | date) -> str:
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return value.isoformat()
-    try:
-        return date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise ValueError(f"a day is YYYY-MM-DD, got {value!r}") from None
-
-
 def _data_files(fs: pafs.FileSystem, folder: str) -> list[str]:
     """Committed data files of one partition folder (skips `_SUCCESS`, `.crc`, empty files), sorted."""
     if fs.get_file_info(folder).type != pafs.FileType.Directory:
@@ -295,7 +285,7 @@ def _gold_day(spec: ModelSpec, day: str, lake_root: str | None) -> ds.Dataset:
 
 def _read_predictions_table(model: str, days: Iterable[str], lake_root: str | None) -> pa.Table:
     fs, base = _fs_and_path(predictions_root(model, lake_root))
-    days = sorted({_iso_day(d) for d in days})
+    days = sorted({iso_day(d) for d in days})
     present = [d for d in days if _data_files(fs, f"{base}/{PARTITION_KEY}={d}")]
     if len(present) < len(days):
         log.info("no predictions of %s for %s", model, sorted(set(days) - set(present)))

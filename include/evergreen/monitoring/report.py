@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import html
-import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from evergreen.plain import clean_json
 
 
 @dataclass
@@ -92,20 +92,3 @@ def _thr(value: float | None) -> str:
 
 def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
-
-
-def clean_json(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null (JSON has no NaN), numpy scalars plain numbers."""
-    if isinstance(value, dict):
-        return {str(k): clean_json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [clean_json(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(clean_json(value), sort_keys=True, default=str)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from evergreen.config import settings
 from evergreen.db import apply_ddl, evergreen_engine, table
-from evergreen.monitoring.report import to_json
+from evergreen.plain import to_json
 
 TABLE = "drift_reports"
 JSON_COLUMNS = ("feature_scores", "drifted_features", "thresholds", "performance", "reasons")

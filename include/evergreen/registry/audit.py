@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 
 from evergreen.db import evergreen_engine, table
+from evergreen.plain import to_json
 
 TABLE = "promotions"
 
@@ -27,23 +27,6 @@ def now_utc() -> dt.datetime:
 
 def iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-def _clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null (JSON has no NaN), numpy scalars become floats."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def to_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(_clean(value), sort_keys=True, default=str)
 
 
 def row(

@@ -34,6 +34,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from evergreen.config import settings
+from evergreen.plain import iso_day
 from evergreen.spec import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def load_training_data(
     `lake_root` is the lake (gold is `<lake_root>/<source.layer>/<source.table>`), default the settings'.
     `window_days` replaces `spec.split.train_days` (a Param of the retrain DAG).
     """
-    as_of = _iso_day(as_of)
+    as_of = iso_day(as_of, "as_of")
     train_days = spec.split.train_days if window_days is None else int(window_days)
     if train_days < MIN_TRAIN_DAYS:
         raise ValueError(f"window_days must be at least {MIN_TRAIN_DAYS}, got {train_days}")
@@ -217,17 +218,6 @@ def load_training_data(
 
 
 # ---- internals ---------------------------------------------------------------------------------------------
-
-
-def _iso_day(value: str | date) -> str:
-    if isinstance(value, datetime):
-        value = value.date()
-    if isinstance(value, date):
-        return value.isoformat()
-    try:
-        return date.fromisoformat(str(value)).isoformat()
-    except ValueError:
-        raise ValueError(f"as_of must be a day YYYY-MM-DD, got {value!r}") from None
 
 
 def _fs_and_path(uri: str) -> tuple[pafs.FileSystem, str]:

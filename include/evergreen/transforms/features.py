@@ -38,6 +38,9 @@ FEATURE_COLUMNS = [
     "merchant_known_fraud_rate_30d",
     "merchant_known_labels_30d",
 ]
+# Features computed over prior windows of transactions or arrived labels: a lake younger than their window
+# (or than the label delay) fills them in over its first weeks, so their distribution moves with its age.
+HISTORY_FEATURES = tuple(FEATURE_COLUMNS[FEATURE_COLUMNS.index("cust_txn_count_24h") :])
 ID_COLUMNS = ["transaction_id", "event_time", "customer_id", "merchant_id", "event_date"]
 LABEL_COLUMNS = ["is_fraud", "label_time"]
 

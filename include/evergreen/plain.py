@@ -1,0 +1,37 @@
+"""Plain values shared by every room: JSON-safe data (audit rows, drift reports) and ISO days."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from typing import Any
+
+
+def clean_json(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (JSON has no NaN), numpy scalars plain numbers."""
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json(value: Any) -> str | None:
+    return None if value is None else json.dumps(clean_json(value), sort_keys=True, default=str)
+
+
+def iso_day(value: str | date, what: str = "a day") -> str:
+    """YYYY-MM-DD from a date, a datetime or a string; a clear error naming `what` otherwise."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat()
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValueError(f"{what} must be a day YYYY-MM-DD, got {value!r}") from None
