@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 
-from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset
+from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset, training_params
 
 DOC = """
 ### retrain
@@ -58,45 +58,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
             title="Data as of",
             description="YYYY-MM-DD; empty = the latest gold day",
         ),
-        "training_window_days": Param(
-            None,
-            type=["null", "integer"],
-            minimum=3,
-            title="Training window (days)",
-            description="empty = the spec's split.train_days",
-        ),
-        "max_depth": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            maximum=16,
-            title="max_depth",
-            description="empty = the spec's value",
-        ),
-        "n_estimators": Param(
-            None,
-            type=["null", "integer"],
-            minimum=10,
-            maximum=5000,
-            title="n_estimators",
-            description="empty = the spec's value (early stopping still applies)",
-        ),
-        "learning_rate": Param(
-            None,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            maximum=1,
-            title="learning_rate",
-            description="empty = the spec's value",
-        ),
-        "search_budget": Param(
-            None,
-            type=["null", "integer"],
-            minimum=0,
-            maximum=50,
-            title="Search budget",
-            description="random-search trials; empty = the spec's training.search.budget",
-        ),
+        **training_params(),
         "force_promote": Param(
             False,
             type="boolean",

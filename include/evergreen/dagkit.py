@@ -94,3 +94,33 @@ def check_gate(day: str, step: str) -> dict:
     else:
         log.info(gate["reason"])
     return {"status": gate["status"], "reason": gate["reason"], "batch_id": report["batch_id"]}
+
+
+def training_params() -> dict:
+    """The training part of a retraining form: window, hyper-parameters, search budget. Empty = the spec."""
+    from airflow.sdk import Param
+
+    def optional(kind: str, title: str, description: str, **bounds) -> Param:
+        return Param(None, type=["null", kind], title=title, description=description, **bounds)
+
+    return {
+        "training_window_days": optional(
+            "integer", "Training window (days)", "empty = the spec's split.train_days", minimum=3
+        ),
+        "max_depth": optional("integer", "max_depth", "empty = the spec's value", minimum=1, maximum=16),
+        "n_estimators": optional(
+            "integer",
+            "n_estimators",
+            "empty = the spec's value (early stopping still applies)",
+            minimum=10,
+            maximum=5000,
+        ),
+        "learning_rate": optional("number", "learning_rate", "empty = the spec's value", exclusiveMinimum=0, maximum=1),
+        "search_budget": optional(
+            "integer",
+            "Search budget",
+            "random-search trials; empty = the spec's training.search.budget",
+            minimum=0,
+            maximum=50,
+        ),
+    }
