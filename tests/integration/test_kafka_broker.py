@@ -13,7 +13,8 @@ import uuid
 
 import pytest
 from kafka import DefaultSerializer, KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, RebalanceInProgressError
+from kafka.structs import OffsetAndMetadata
 
 pytestmark = pytest.mark.kafka
 
@@ -60,6 +61,26 @@ def _consumer(bootstrap: str, topic: str, group: str) -> KafkaConsumer:
     assert consumer.partitions_for_topic(topic) == set(range(PARTITIONS))
     consumer.subscribe([topic])
     return consumer
+
+
+def _commit_ends(consumer: KafkaConsumer, topic: str, attempts: int = 10) -> None:
+    """Commit every partition at its end, explicitly (not "wherever the consumer is").
+
+    On a loaded machine the group can be mid-rebalance when the commit arrives (seen once in CI:
+    RebalanceInProgressError); the broker's advice is to poll, which completes the join, and commit again.
+    Explicit offsets keep a re-join that rewound the consumer from committing a smaller position.
+    """
+    parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+    ends = consumer.end_offsets(parts)
+    offsets = {tp: OffsetAndMetadata(ends[tp], "", -1) for tp in parts}
+    for attempt in range(attempts):
+        try:
+            consumer.commit(offsets)
+            return
+        except RebalanceInProgressError:
+            if attempt == attempts - 1:
+                raise
+            consumer.poll(timeout_ms=POLL_MS)
 
 
 def _poll_until(consumer: KafkaConsumer, want: int, seconds: float) -> list[str]:
@@ -138,7 +159,7 @@ def test_acknowledged_messages_and_committed_offsets_survive_a_restart(kafka_bro
     try:
         got = _join(consumer)
         got += _poll_until(consumer, N_MESSAGES - len(got), seconds=60)
-        consumer.commit()
+        _commit_ends(consumer, topic)
     finally:
         consumer.close(autocommit=False)
     assert len(got) == N_MESSAGES, f"group A got {len(got)} of {N_MESSAGES} messages"
@@ -176,7 +197,7 @@ def test_acknowledged_messages_and_committed_offsets_survive_a_restart(kafka_bro
         _produce(bootstrap, topic, fresh)
         got = _poll_until(consumer, N_AFTER_RESTART, seconds=30)
         got += _poll_until(consumer, 1, seconds=1)  # and nothing beyond them
-        consumer.commit()
+        _commit_ends(consumer, topic)
     finally:
         consumer.close(autocommit=False)
     assert sorted(got) == sorted(fresh)
