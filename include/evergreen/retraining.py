@@ -64,7 +64,6 @@ def plan(
     }
 
 
-
 def drift_models(asset_events: list[dict]) -> list[str]:
     """Models named by the drift events that triggered a run (the payloads the drift watcher fired)."""
     models = []
