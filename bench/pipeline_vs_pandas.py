@@ -168,13 +168,7 @@ def _spark_features(spark, lake, cfg, batch: list[str]) -> None:
     """`daily.features_day` for the batch's last day, without its report; one job: all the batch's days."""
     from evergreen.transforms.features import build_features
 
-    day = batch[-1]
-    silver_days = lake.partitions("silver", "transactions", "event_date")
-    out_days = [d for d in silver_days if _shift(day, -cfg.label_horizon_days) <= d <= day]
-    out_days = sorted(set(out_days) | set(batch))
-    start = _shift(out_days[0], -(cfg.history_days + LABEL_DELAY_MAX_DAYS))
-    history = [d for d in silver_days if start <= d <= day]
-    label_days = [d for d in lake.partitions("silver", "labels", "label_date") if d >= start]
+    day, out_days, history, label_days = _feature_days(lake, cfg, batch)
     labels = lake.read("silver", "labels", "label_date", label_days) if label_days else None
     gold = build_features(
         lake.read("silver", "transactions", "event_date", history),
@@ -185,6 +179,19 @@ def _spark_features(spark, lake, cfg, batch: list[str]) -> None:
         out_dates=out_days,
     )
     lake.write_partitions(gold, "gold", "features", "event_date", out_days)
+
+
+def _feature_days(lake, cfg, batch: list[str]) -> tuple[str, list[str], list[str], list[str]]:
+    """What features_day reads and writes for a batch (both arms, either lake): the last day, the gold days
+    to (re)write, the silver history and the label days."""
+    day = batch[-1]
+    silver_days = lake.partitions("silver", "transactions", "event_date")
+    out_days = [d for d in silver_days if _shift(day, -cfg.label_horizon_days) <= d <= day]
+    out_days = sorted(set(out_days) | set(batch))
+    start = _shift(out_days[0], -(cfg.history_days + LABEL_DELAY_MAX_DAYS))
+    history = [d for d in silver_days if start <= d <= day]
+    label_days = [d for d in lake.partitions("silver", "labels", "label_date") if d >= start]
+    return day, out_days, history, label_days
 
 
 def _stop_and_reap(spark) -> dict:
@@ -708,13 +715,7 @@ def _merchant_label_events(tx: pd.DataFrame, labels: pd.DataFrame | None, as_of:
 
 
 def _pd_features(lake: PandasLake, cfg, batch: list[str]) -> None:
-    day = batch[-1]
-    silver_days = lake.partitions("silver", "transactions", "event_date")
-    out_days = [d for d in silver_days if _shift(day, -cfg.label_horizon_days) <= d <= day]
-    out_days = sorted(set(out_days) | set(batch))
-    start = _shift(out_days[0], -(cfg.history_days + LABEL_DELAY_MAX_DAYS))
-    history = [d for d in silver_days if start <= d <= day]
-    label_days = [d for d in lake.partitions("silver", "labels", "label_date") if d >= start]
+    day, out_days, history, label_days = _feature_days(lake, cfg, batch)
     labels = lake.read("silver", "labels", "label_date", label_days) if label_days else None
     gold = build_features_pd(
         lake.read("silver", "transactions", "event_date", history),
