@@ -17,7 +17,7 @@ import time
 from datetime import date
 from pathlib import Path
 
-from evergreen.datagen import generate
+from evergreen.devtools.datagen import generate
 
 BUDGET_S = 30.0
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/drift_speed.py [--rows 1000000] [--repeats 2]
 
-Data: the fraud spec's 22 feature columns plus a `score`, from `evergreen.training.synthetic` (gold-shaped,
+Data: the fraud spec's 22 feature columns plus a `score`, from `evergreen.devtools.synthetic_gold` (gold-shaped,
 nulls included). The reference profile is built once per arm (untimed: it is built at training time);
 each timed step is what the watch task does per window: profile the day's rows, score them against the
 reference. The baseline computes the same measure directly on the raw columns (reference-quantile bins
@@ -30,8 +30,8 @@ BINS = 20
 def frames(rows: int):
     import numpy as np
 
-    from evergreen.spec import load_spec
-    from evergreen.training.synthetic import synthetic_gold
+    from evergreen.contracts.model_spec import load_spec
+    from evergreen.devtools.synthetic_gold import synthetic_gold
 
     spec = load_spec("fraud")
     days = 10

@@ -3,11 +3,11 @@
     .venv/bin/python bench/event_latency.py [--events 20] [--gap 1.0] [--json bench/results/event_latency.json]
 
 Three configurations, each on a fresh Airflow (api-server, scheduler, dag-processor, triggerer as separate
-processes through evergreen.airflow_stack, new AIRFLOW_HOME and EVERGREEN_HOME), its own topic and its own
+processes through evergreen.devtools.airflow_stack, new AIRFLOW_HOME and EVERGREEN_HOME), its own topic and its own
 consumer group on one real Kafka broker (scripts/kafka.sh, own data dir, free ports):
 
 * `baseline`: the provider's stock `KafkaSharedStreamTrigger` (no validation, no ledger), 1 model;
-* `evergreen-1`: our `DriftEventTrigger` through `evergreen.dagkit.drift_events_asset()`, 1 model;
+* `evergreen-1`: our `DriftEventTrigger` through `evergreen.orchestration.dagkit.drift_events_asset()`, 1 model;
 * `evergreen-10`: the same single watcher, events round-robin over 10 model specs (copies of fraud.yaml).
 
 The DAG is a generated one-task probe (not `retrain`: a training takes ~60 s). For our configs the task
@@ -73,7 +73,7 @@ with DAG("{dag_id}", schedule=[events], max_active_runs=16, catchup=False):
 EVERGREEN_DAG = """
 from airflow.sdk import DAG, task
 
-from evergreen.dagkit import drift_events_asset
+from evergreen.orchestration.dagkit import drift_events_asset
 
 drift = drift_events_asset()
 
@@ -169,7 +169,7 @@ def pct(values: list[float], q: int) -> float | None:
 
 
 def model_specs(root: Path, count: int) -> tuple[Path, list[str]]:
-    from evergreen.spec import SPECS_DIR
+    from evergreen.contracts.model_spec import SPECS_DIR
 
     specs = root / "specs"
     specs.mkdir()
@@ -199,9 +199,9 @@ def asset_events(stack) -> dict[str, list[tuple[dt.datetime, str]]]:
 
 def run_config(name: str, args: argparse.Namespace, work: Path, bootstrap: str) -> dict[str, Any]:
     from evergreen import config
-    from evergreen.airflow_stack import AirflowStack, kafka_connection
+    from evergreen.contracts.drift_event import DriftDetected
+    from evergreen.devtools.airflow_stack import AirflowStack, kafka_connection
     from evergreen.events.producer import ensure_topics, make_producer, send
-    from evergreen.events.schema import DriftDetected
 
     root = work / name
     dags = root / "dags"

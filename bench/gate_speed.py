@@ -4,7 +4,7 @@
 
 Each engine runs in its own child process (own SparkSession), so peak memory is per engine: the Python
 process's `ru_maxrss` (getrusage) and the JVM driver's VmHWM. The staged DataFrame is persisted and
-counted before timing, as the jobs do (evergreen.daily persists the staged batch before its gate).
+counted before timing, as the jobs do (evergreen.pipeline.steps persists the staged batch before its gate).
 A 1k-row warm-up first absorbs context creation, suite writes and GX's lazy imports; each gate is then
 timed on the full batch. Single runs on a shared 2-core machine: compare ratios, not absolutes.
 """
@@ -29,7 +29,7 @@ def staged_bronze(spark, rows: int):
     """A bronze-shaped batch: 10 typed contract columns, lineage, _corrupt_record, event_date."""
     from pyspark.sql import functions as F
 
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
     def cycle(values, i):
         return F.element_at(F.array(*[F.lit(v) for v in values]), (i % len(values) + 1).cast("int"))
@@ -41,29 +41,34 @@ def staged_bronze(spark, rows: int):
         F.format_string("c-%06d", i % 50_000).alias("customer_id"),
         F.format_string("m-%05d", i % 2_000).alias("merchant_id"),
         (F.lit(0.5) + (i * 7919 % 200_000) / 100.0).cast("double").alias("amount"),
-        cycle(schema.CURRENCIES, i).alias("currency"),
-        cycle(schema.CATEGORIES, i).alias("category"),
-        cycle(schema.CHANNELS, i).alias("channel"),
-        cycle(schema.DEVICES, i).alias("device"),
-        cycle(schema.COUNTRIES, i).alias("country"),
-        F.lit(f"landing/transactions/{DAY}/part-0.csv").alias(schema.SOURCE_FILE),
-        F.lit(f"transactions-{DAY}").alias(schema.BATCH_ID),
-        F.current_timestamp().alias(schema.INGESTED_AT),
+        cycle(data_contract.CURRENCIES, i).alias("currency"),
+        cycle(data_contract.CATEGORIES, i).alias("category"),
+        cycle(data_contract.CHANNELS, i).alias("channel"),
+        cycle(data_contract.DEVICES, i).alias("device"),
+        cycle(data_contract.COUNTRIES, i).alias("country"),
+        F.lit(f"landing/transactions/{DAY}/part-0.csv").alias(data_contract.SOURCE_FILE),
+        F.lit(f"transactions-{DAY}").alias(data_contract.BATCH_ID),
+        F.current_timestamp().alias(data_contract.INGESTED_AT),
         F.lit(None).cast("string").alias("_corrupt_record"),
         F.lit(DAY).cast("date").alias("event_date"),
     )
 
 
 def silver_of(bronze):
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
-    return bronze.select(*schema.names(schema.TRANSACTION_COLUMNS), schema.SOURCE_FILE, schema.BATCH_ID, "event_date")
+    return bronze.select(
+        *data_contract.names(data_contract.TRANSACTION_COLUMNS),
+        data_contract.SOURCE_FILE,
+        data_contract.BATCH_ID,
+        "event_date",
+    )
 
 
 def run_engine(engine: str, rows: int, repeats: int) -> dict:
     """Child process: time both gates on one engine."""
-    from evergreen.quality import clean_quality_gate, raw_contract_gate
-    from evergreen.sparkutil import spark_session
+    from evergreen.pipeline.quality import clean_quality_gate, raw_contract_gate
+    from evergreen.pipeline.spark import spark_session
 
     spark = spark_session(f"gate-speed-{engine}")
     small = staged_bronze(spark, 1_000)

@@ -4,16 +4,16 @@
     .venv/bin/python bench/pipeline_vs_pandas.py --rows 5000000      # 5 days x 1M
     .venv/bin/python bench/pipeline_vs_pandas.py --runs spark:one_job,pandas:one_job --keep
 
-Landing data is generated once with `evergreen.datagen.generate` (timed, not compared). Then each run is
+Landing data is generated once with `evergreen.devtools.datagen.generate` (timed, not compared). Then each run is
 its own child process, so its peak memory is its own: the Python process's `ru_maxrss` (RUSAGE_SELF) and,
 for Spark, the JVM's (RUSAGE_CHILDREN after the JVM is shut down and reaped; VmHWM from /proc as a check).
 
 - spark per-day: one SparkSession, then for each day what the DAG runs, minus the GX gates: landing
   (`read_landing` + `type_batch`) -> bronze, `clean_transactions` -> silver + quarantine, `build_features`
   -> gold (the day plus the label horizon before it, as `features_day` does), every write through
-  `Lake.write_partitions`; labels and the two dimension tables go the same way as in `evergreen.daily`.
+  `Lake.write_partitions`; labels and the two dimension tables go the same way as in `evergreen.pipeline.steps`.
 - spark one job: the same calls, all days at once (one write per table, one `build_features`).
-- spark gated: `evergreen.daily.ingest_day / clean_day / features_day` per day (GX gates, persists,
+- spark gated: `evergreen.pipeline.steps.ingest_day / clean_day / features_day` per day (GX gates, persists,
   reports), so the cost of gating is the difference with spark per-day.
 - pandas per-day / one job: the same steps and rules in pandas + pyarrow, written as Parquet partitions.
 
@@ -54,7 +54,7 @@ import pyarrow.parquet as pq
 RUNS = ("spark:per_day", "pandas:per_day", "spark:one_job", "pandas:one_job", "spark:gated")
 RESULTS = Path(__file__).resolve().parent / "results"
 DAY_S = 86_400
-LABEL_DELAY_MAX_DAYS = 14  # evergreen.daily.LABEL_DELAY_MAX_DAYS (not imported: the pandas side has no Spark)
+LABEL_DELAY_MAX_DAYS = 14  # evergreen.pipeline.steps.LABEL_DELAY_MAX_DAYS (not imported: the pandas side has no Spark)
 
 
 def _days(start: str, n: int) -> list[str]:
@@ -82,13 +82,13 @@ def spark_child(mode: str, days: list[str]) -> dict:
 
     cfg = settings()
     started = time.perf_counter()
-    from evergreen.sparkutil import spark_session
+    from evergreen.pipeline.spark import spark_session
 
     spark = spark_session(f"pipeline-vs-pandas-{mode}")
     session_s = time.perf_counter() - started
 
-    from evergreen import daily
-    from evergreen.lake import Lake
+    from evergreen.pipeline import steps as daily_steps
+    from evergreen.storage.lake import Lake
 
     lake = Lake(spark, cfg)
     steps = []
@@ -99,7 +99,7 @@ def spark_child(mode: str, days: list[str]) -> dict:
             spark.sparkContext.setJobGroup(step, f"{step} {batch[0]}..{batch[-1]}")
             t = time.perf_counter()
             if mode == "gated":
-                getattr(daily, f"{step}_day")(spark, batch[0], cfg=cfg)
+                getattr(daily_steps, f"{step}_day")(spark, batch[0], cfg=cfg)
             else:
                 {"ingest": _spark_ingest, "clean": _spark_clean, "features": _spark_features}[step](
                     spark, lake, cfg, batch
@@ -111,47 +111,48 @@ def spark_child(mode: str, days: list[str]) -> dict:
 
 
 def _spark_ingest(spark, lake, cfg, batch: list[str]) -> None:
-    from evergreen import daily, schema
-    from evergreen.transforms.ingest import read_landing, type_batch
+    from evergreen.contracts import data_contract
+    from evergreen.pipeline import steps
+    from evergreen.pipeline.transforms.ingest import read_landing, type_batch
 
     def staged(table: str, contract, key: str) -> tuple[object, list[str]]:
         frames, present = [], []
         for day in batch:
-            files = daily.landing_files(lake, f"{cfg.layer('landing', table)}/{day}")
+            files = steps.landing_files(lake, f"{cfg.layer('landing', table)}/{day}")
             if files:
                 raw = read_landing(spark, files)
-                tid = daily.batch_id(day, table)
+                tid = steps.batch_id(day, table)
                 frames.append(type_batch(raw, contract, batch_id=tid, partition_key=key, partition_value=day))
                 present.append(day)
         union = reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames) if frames else None
         return union, present
 
-    tx, _ = staged("transactions", schema.TRANSACTION_COLUMNS, "event_date")
+    tx, _ = staged("transactions", data_contract.TRANSACTION_COLUMNS, "event_date")
     lake.write_partitions(tx, "bronze", "transactions", "event_date", batch)
     for day in batch:  # what ingest_day does when the raw gate passes
-        lake.drop_partition("quarantine", "transactions", "batch_id", daily.batch_id(day))
-    labels, _ = staged("labels", schema.LABEL_COLUMNS, "label_date")
+        lake.drop_partition("quarantine", "transactions", "batch_id", steps.batch_id(day))
+    labels, _ = staged("labels", data_contract.LABEL_COLUMNS, "label_date")
     if labels is None:
         for day in batch:
             lake.drop_partition("bronze", "labels", "label_date", day)
     else:
         lake.write_partitions(labels, "bronze", "labels", "label_date", batch)
-    for table, contract in daily._DIMENSIONS.items():
-        daily._ingest_table(spark, lake, cfg, table, contract)
+    for table, contract in steps._DIMENSIONS.items():
+        steps._ingest_table(spark, lake, cfg, table, contract)
 
 
 def _spark_clean(spark, lake, cfg, batch: list[str]) -> None:
-    from evergreen import daily
-    from evergreen.transforms.clean import clean_labels, clean_transactions
-    from evergreen.transforms.quarantine import to_quarantine
+    from evergreen.pipeline import steps
+    from evergreen.pipeline.transforms.clean import clean_labels, clean_transactions
+    from evergreen.pipeline.transforms.quarantine import to_quarantine
 
     silver, rejected = clean_transactions(lake.read("bronze", "transactions", "event_date", batch))
     lake.write_partitions(silver, "silver", "transactions", "event_date", batch)
     q = to_quarantine(rejected, stage="clean")
-    lake.write_partitions(q, "quarantine", "transactions", "batch_id", [daily.batch_id(d) for d in batch])
+    lake.write_partitions(q, "quarantine", "transactions", "batch_id", [steps.batch_id(d) for d in batch])
 
     bronze = lake.read("bronze", "labels", "label_date", batch)
-    label_batches = [daily.batch_id(d, "labels") for d in batch]
+    label_batches = [steps.batch_id(d, "labels") for d in batch]
     if bronze is None:
         for day, tid in zip(batch, label_batches, strict=True):
             lake.drop_partition("silver", "labels", "label_date", day)
@@ -160,13 +161,13 @@ def _spark_clean(spark, lake, cfg, batch: list[str]) -> None:
         good, bad = clean_labels(bronze)
         lake.write_partitions(good, "silver", "labels", "label_date", batch)
         lake.write_partitions(to_quarantine(bad, stage="clean"), "quarantine", "labels", "batch_id", label_batches)
-    for table, contract in daily._DIMENSIONS.items():
-        daily._clean_table(lake, table, contract[0].name)
+    for table, contract in steps._DIMENSIONS.items():
+        steps._clean_table(lake, table, contract[0].name)
 
 
 def _spark_features(spark, lake, cfg, batch: list[str]) -> None:
-    """`daily.features_day` for the batch's last day, without its report; one job: all the batch's days."""
-    from evergreen.transforms.features import build_features
+    """`steps.features_day` for the batch's last day, without its report; one job: all the batch's days."""
+    from evergreen.pipeline.transforms.features import build_features
 
     day, out_days, history, label_days = _feature_days(lake, cfg, batch)
     labels = lake.read("silver", "labels", "label_date", label_days) if label_days else None
@@ -227,7 +228,7 @@ def _stop_and_reap(spark) -> dict:
 # =========================================================================================================
 class PandasLake:
     """`<root>/<layer>/<table>/<key>=<value>/part-00000.parquet`, each partition written aside then renamed
-    into place (the same stage-then-swap idea as evergreen.lake, on a local disk)."""
+    into place (the same stage-then-swap idea as evergreen.storage.lake, on a local disk)."""
 
     def __init__(self, root: Path):
         self.root = root
@@ -329,9 +330,11 @@ def _read_jsonl(path: Path, contract) -> pd.DataFrame:
     Fast path: Arrow's reader with the contract's string columns declared (numbers stay numbers, then
     become strings); if any line is malformed or a type flips, fall back to one json.loads per line.
     """
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
-    declared = pa.schema([(c.name, pa.string()) for c in contract if c.type in (schema.STRING, schema.TIMESTAMP)])
+    declared = pa.schema(
+        [(c.name, pa.string()) for c in contract if c.type in (data_contract.STRING, data_contract.TIMESTAMP)]
+    )
     try:
         opts = pjson.ParseOptions(explicit_schema=declared, unexpected_field_behavior="infer")
         table = pjson.read_json(path, parse_options=opts)
@@ -358,25 +361,25 @@ def _read_jsonl(path: Path, contract) -> pd.DataFrame:
 
 def _typed(series: pd.Series, logical: str) -> pd.Series:
     """A string column -> its contract type; what does not parse becomes null (Spark's try_cast)."""
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
-    if logical == schema.STRING:
+    if logical == data_contract.STRING:
         return series.astype(object).where(series.notna(), None)
-    if logical == schema.DOUBLE:
+    if logical == data_contract.DOUBLE:
         return pd.to_numeric(series, errors="coerce").astype("float64")
-    if logical in (schema.LONG, schema.INT):
+    if logical in (data_contract.LONG, data_contract.INT):
         num = pd.to_numeric(series, errors="coerce")
         whole = num.where(num == np.floor(num))
-        return whole.astype("Int64" if logical == schema.LONG else "Int32")
-    if logical == schema.TIMESTAMP:
+        return whole.astype("Int64" if logical == data_contract.LONG else "Int32")
+    if logical == data_contract.TIMESTAMP:
         return pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
-    if logical == schema.DATE:
+    if logical == data_contract.DATE:
         return pd.to_datetime(series, errors="coerce").dt.date
     raise ValueError(logical)
 
 
 def _pd_landing(cfg, table: str, day: str, contract, key: str) -> pd.DataFrame | None:
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
     folder = Path(cfg.layer("landing", table)) / day
     files = sorted(p for ext in ("csv", "jsonl", "json") for p in folder.glob(f"*.{ext}"))
@@ -385,27 +388,27 @@ def _pd_landing(cfg, table: str, day: str, contract, key: str) -> pd.DataFrame |
     frames = []
     for f in files:
         raw = _read_csv(f) if f.suffix == ".csv" else _read_jsonl(f, contract)
-        raw[schema.SOURCE_FILE] = f"file:{f.resolve()}"
+        raw[data_contract.SOURCE_FILE] = f"file:{f.resolve()}"
         frames.append(raw)
     raw = pd.concat(frames, ignore_index=True)
     names = {c.name for c in contract}
     out = pd.DataFrame({c.name: _typed(raw[c.name], c.type) for c in contract if c.name in raw.columns})
-    for extra in [c for c in raw.columns if c not in names and c not in (schema.SOURCE_FILE, "_corrupt_record")]:
+    for extra in [c for c in raw.columns if c not in names and c not in (data_contract.SOURCE_FILE, "_corrupt_record")]:
         out[extra] = raw[extra]
-    out[schema.SOURCE_FILE] = raw[schema.SOURCE_FILE]
-    out[schema.BATCH_ID] = _batch_id(day, table)
-    out[schema.INGESTED_AT] = pd.Timestamp.now(tz="UTC")
+    out[data_contract.SOURCE_FILE] = raw[data_contract.SOURCE_FILE]
+    out[data_contract.BATCH_ID] = _batch_id(day, table)
+    out[data_contract.INGESTED_AT] = pd.Timestamp.now(tz="UTC")
     out["_corrupt_record"] = raw["_corrupt_record"] if "_corrupt_record" in raw.columns else None
     out[key] = dt.date.fromisoformat(day)
     return out
 
 
 def _pd_ingest(lake: PandasLake, cfg, batch: list[str]) -> None:
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
     for table, contract, key in (
-        ("transactions", schema.TRANSACTION_COLUMNS, "event_date"),
-        ("labels", schema.LABEL_COLUMNS, "label_date"),
+        ("transactions", data_contract.TRANSACTION_COLUMNS, "event_date"),
+        ("labels", data_contract.LABEL_COLUMNS, "label_date"),
     ):
         frames = [f for f in (_pd_landing(cfg, table, d, contract, key) for d in batch) if f is not None]
         if frames:
@@ -418,14 +421,17 @@ def _pd_ingest(lake: PandasLake, cfg, batch: list[str]) -> None:
                 lake.drop_partition("quarantine", table, "batch_id", _batch_id(d))
     import sqlalchemy as sa
 
-    from evergreen.db import engine
+    from evergreen.storage.sql import engine
 
     eng = engine(cfg.source_db_url)
-    for table, contract in (("customers", schema.CUSTOMER_COLUMNS), ("merchants", schema.MERCHANT_COLUMNS)):
+    for table, contract in (
+        ("customers", data_contract.CUSTOMER_COLUMNS),
+        ("merchants", data_contract.MERCHANT_COLUMNS),
+    ):
         with eng.connect() as conn:
-            df = pd.read_sql(sa.text(f"SELECT {', '.join(schema.names(contract))} FROM {table}"), conn)
+            df = pd.read_sql(sa.text(f"SELECT {', '.join(data_contract.names(contract))} FROM {table}"), conn)
         for c in contract:
-            if c.type == schema.DATE:
+            if c.type == data_contract.DATE:
                 df[c.name] = pd.to_datetime(df[c.name]).dt.date
         lake.write_table(df, "bronze", table)
 
@@ -438,10 +444,10 @@ def _first_reason(rules: list[tuple[pd.Series, str]], n: int) -> np.ndarray:
 
 
 def _to_quarantine(df: pd.DataFrame, reasons: pd.Series, stage: str) -> pd.DataFrame:
-    """evergreen.transforms.quarantine.to_quarantine: stage, reason, record_key, record (JSON), batch_id."""
-    from evergreen import schema
+    """evergreen.pipeline.transforms.quarantine.to_quarantine: stage, reason, record_key, record (JSON), batch_id."""
+    from evergreen.contracts import data_contract
 
-    payload = [c for c in df.columns if c not in (schema.QUARANTINE_REASON, "event_date", "label_date")]
+    payload = [c for c in df.columns if c not in (data_contract.QUARANTINE_REASON, "event_date", "label_date")]
 
     def value(v):
         if isinstance(v, pd.Timestamp):
@@ -461,27 +467,27 @@ def _to_quarantine(df: pd.DataFrame, reasons: pd.Series, stage: str) -> pd.DataF
         "reason": reasons.to_numpy(),
         "record_key": df["transaction_id"].to_numpy() if "transaction_id" in df else None,
         "record": records,
-        "batch_id": df[schema.BATCH_ID].to_numpy(),
+        "batch_id": df[data_contract.BATCH_ID].to_numpy(),
     })  # fmt: skip
 
 
 def clean_transactions_pd(bronze: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """evergreen.transforms.clean.clean_transactions, in pandas: (silver rows, rejected rows + reason)."""
-    from evergreen import schema
-    from evergreen.transforms import clean as spark_clean  # constants only: UNKNOWN, FILLED, SILVER_COLUMNS
+    """evergreen.pipeline.transforms.clean.clean_transactions, in pandas: (silver rows, rejected rows + reason)."""
+    from evergreen.contracts import data_contract
+    from evergreen.pipeline.transforms import clean as spark_clean  # constants only: UNKNOWN, FILLED, SILVER_COLUMNS
 
-    contract = schema.TRANSACTION_COLUMNS
+    contract = data_contract.TRANSACTION_COLUMNS
     b = bronze
     rules: list[tuple[pd.Series, str]] = [(b["_corrupt_record"].notna(), "malformed_record")]
     rules += [(b[c.name].isna(), f"null_{c.name}") for c in contract if c.key]
     event_day = b["event_time"].dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("D")
     other_day = (event_day != pd.to_datetime(b["event_date"])) & b["event_time"].notna()
     rules.append((other_day, "event_time_outside_batch_day"))
-    amount = schema.column(contract, "amount")
+    amount = data_contract.column(contract, "amount")
     rules.append((b["amount"].isna(), "null_amount"))
     outside = ~b["amount"].between(amount.min_value, amount.max_value) & b["amount"].notna()
     rules.append((outside, "amount_out_of_range"))
-    rules.append((~b["currency"].isin(schema.CURRENCIES), "unknown_currency"))
+    rules.append((~b["currency"].isin(data_contract.CURRENCIES), "unknown_currency"))
     for c in contract:
         if c.allowed and c.name in spark_clean.FILLED:
             rules.append((b[c.name].notna() & ~b[c.name].isin(c.allowed), f"unknown_{c.name}"))
@@ -504,16 +510,16 @@ def clean_transactions_pd(bronze: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFr
     for c in spark_clean.FILLED:
         silver[c] = silver[c].fillna(spark_clean.UNKNOWN)
     rejected = b.loc[~keep].copy()
-    rejected[schema.QUARANTINE_REASON] = reason[~keep]
+    rejected[data_contract.QUARANTINE_REASON] = reason[~keep]
     return silver, rejected
 
 
 def clean_labels_pd(bronze: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
     b = bronze
     rules = [(b["_corrupt_record"].notna(), "malformed_record")]
-    rules += [(b[c.name].isna(), f"null_{c.name}") for c in schema.LABEL_COLUMNS]
+    rules += [(b[c.name].isna(), f"null_{c.name}") for c in data_contract.LABEL_COLUMNS]
     rules.append((~b["is_fraud"].isin([0, 1]) & b["is_fraud"].notna(), "is_fraud_not_0_or_1"))
     reason = pd.Series(_first_reason(rules, len(b)), index=b.index, dtype=object)
     ranked = b.loc[b["transaction_id"].notna()].sort_values(
@@ -523,19 +529,24 @@ def clean_labels_pd(bronze: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     later = later[reason.loc[later].isna()]
     reason.loc[later] = "superseded_label"
     keep = reason.isna()
-    cols = [*schema.names(schema.LABEL_COLUMNS), schema.SOURCE_FILE, schema.BATCH_ID, "label_date"]
+    cols = [
+        *data_contract.names(data_contract.LABEL_COLUMNS),
+        data_contract.SOURCE_FILE,
+        data_contract.BATCH_ID,
+        "label_date",
+    ]
     rejected = b.loc[~keep].copy()
-    rejected[schema.QUARANTINE_REASON] = reason[~keep]
+    rejected[data_contract.QUARANTINE_REASON] = reason[~keep]
     return b.loc[keep, cols], rejected
 
 
 def _pd_clean(lake: PandasLake, cfg, batch: list[str]) -> None:
-    from evergreen import schema
+    from evergreen.contracts import data_contract
 
     bronze = lake.read("bronze", "transactions", "event_date", batch)
     silver, rejected = clean_transactions_pd(bronze)
     lake.write_partitions(silver, "silver", "transactions", "event_date", batch)
-    q = _to_quarantine(rejected, rejected[schema.QUARANTINE_REASON], "clean")
+    q = _to_quarantine(rejected, rejected[data_contract.QUARANTINE_REASON], "clean")
     lake.write_partitions(q, "quarantine", "transactions", "batch_id", [_batch_id(d) for d in batch])
 
     labels = lake.read("bronze", "labels", "label_date", batch)
@@ -547,7 +558,7 @@ def _pd_clean(lake: PandasLake, cfg, batch: list[str]) -> None:
     else:
         good, bad = clean_labels_pd(labels)
         lake.write_partitions(good, "silver", "labels", "label_date", batch)
-        q = _to_quarantine(bad, bad[schema.QUARANTINE_REASON], "clean")
+        q = _to_quarantine(bad, bad[data_contract.QUARANTINE_REASON], "clean")
         lake.write_partitions(q, "quarantine", "labels", "batch_id", label_batches)
     for table, key in (("customers", "customer_id"), ("merchants", "merchant_id")):
         dim = lake.read("bronze", table)
@@ -581,8 +592,8 @@ def build_features_pd(
     as_of: str,
     out_dates: list[str],
 ) -> pd.DataFrame:
-    """evergreen.transforms.features.build_features, in pandas."""
-    from evergreen.transforms.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
+    """evergreen.pipeline.transforms.features.build_features, in pandas."""
+    from evergreen.pipeline.transforms.features import FEATURE_COLUMNS, ID_COLUMNS, LABEL_COLUMNS
 
     cols = [*ID_COLUMNS, "amount", "currency", "category", "channel", "device", "country"]
     tx = transactions[cols].reset_index(drop=True)
@@ -778,7 +789,7 @@ def quarantine_reasons(lake_root: Path) -> dict[str, dict[str, int]]:
 
 
 def read_gold(lake_root: Path) -> pd.DataFrame:
-    from evergreen.transforms.features import FEATURE_COLUMNS, LABEL_COLUMNS
+    from evergreen.pipeline.transforms.features import FEATURE_COLUMNS, LABEL_COLUMNS
 
     frames = []
     for part in sorted((lake_root / "gold" / "features").glob("event_date=*")):
@@ -978,7 +989,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _bench(args, runs: list[str], days: list[str], root: Path) -> int:
-    from evergreen.datagen import generate
+    from evergreen.devtools.datagen import generate
 
     load_start = _loadavg()
     started = time.perf_counter()
@@ -1078,7 +1089,7 @@ def _report(args, days, landing_rows, generate_s, load_start, results, totals, g
     if "spark:gated" in results and "spark:per_day" in results:
         g, s = results["spark:gated"], results["spark:per_day"]
         print(
-            f"cost of gating (daily.* per day vs the same without GX): {g['pipeline_s'] - s['pipeline_s']:+.1f} s "
+            f"cost of gating (steps.* per day vs the same without GX): {g['pipeline_s'] - s['pipeline_s']:+.1f} s "
             f"({g['pipeline_s'] / s['pipeline_s']:.2f}x)"
         )
     ref = totals[next(r for r in results if r.startswith("spark:"))]

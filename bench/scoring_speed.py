@@ -2,11 +2,11 @@
 
     .venv/bin/python bench/scoring_speed.py [--rows 1000000] [--repeats 1] [--json out.json]
 
-One run trains a model on a small synthetic gold lake (evergreen.training.synthetic, ~1% positives), logs
+One run trains a model on a small synthetic gold lake (evergreen.devtools.synthetic_gold, ~1% positives), logs
 it to a throw-away MLflow store (SQLite, under a temp EVERGREEN_HOME) and makes it the champion, writes one
 extra gold day of `--rows` rows, then times each arm in its own child process (peak RSS per arm):
 
-* `evergreen`: `evergreen.scoring.score_day` - champion resolved and loaded from the registry, the day read
+* `evergreen`: `evergreen.scoring.batch.score_day` - champion resolved and loaded from the registry, the day read
   in Arrow batches, encoded, scored through the pyfunc, written as a staged Parquet partition, reconciled
   with gold and swapped in;
 * `bare-io`: the same work without Evergreen: read the gold day with pyarrow, encode (the same encoder),
@@ -74,8 +74,8 @@ def arm_evergreen(work: Path) -> dict:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from evergreen.scoring import score_day
-    from evergreen.spec import load_spec
+    from evergreen.contracts.model_spec import load_spec
+    from evergreen.scoring.batch import score_day
 
     spec = load_spec("fraud")
     began, cpu = time.perf_counter(), cpu_s()
@@ -126,11 +126,11 @@ def prepare(work: Path, rows: int, seed: int) -> dict:
     import numpy as np
     import pyarrow.parquet as pq
 
+    from evergreen.contracts.model_spec import load_spec
+    from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.registry import store
     from evergreen.registry.mlflow_log import log_training
-    from evergreen.spec import load_spec
     from evergreen.training.dataset import load_training_data
-    from evergreen.training.synthetic import synthetic_gold, write_gold
     from evergreen.training.train import train
 
     spec = load_spec("fraud")

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/training_overhead.py [--train-rows 1000000] [--json out.json]
 
-One run writes a synthetic gold lake (evergreen.training.synthetic, ~1% positives) with exactly `--train-rows`
+One run writes a synthetic gold lake (evergreen.devtools.synthetic_gold, ~1% positives) with exactly `--train-rows`
 rows in the spec's 21 training days, plus 2 validation and 2 holdout days, then times three arms, each in
 its own child process so peak memory (`ru_maxrss`) is per arm:
 
@@ -64,7 +64,7 @@ def cpu_s() -> float:
 
 
 def arm_evergreen(work: Path, as_of: str, stream: bool) -> dict:
-    from evergreen.spec import load_spec
+    from evergreen.contracts.model_spec import load_spec
     from evergreen.training.dataset import load_training_data
     from evergreen.training.train import train
 
@@ -115,11 +115,11 @@ def prepare(work: Path, train_rows: int, seed: int) -> str:
     """Write the gold lake and the encoded matrices of the bare arm; return the as_of day."""
     import numpy as np
 
-    from evergreen.spec import load_spec
+    from evergreen.contracts.model_spec import load_spec
+    from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.training.dataset import load_training_data
     from evergreen.training.encoding import FeatureEncoder
     from evergreen.training.metrics import labels_of
-    from evergreen.training.synthetic import synthetic_gold, write_gold
 
     spec = load_spec("fraud")
     split = spec.split

@@ -7,7 +7,7 @@ import datetime as dt
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, Param, dag, task
 
-from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, spark_job
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, spark_job
 
 DOC = """
 ### ingest_daily
@@ -60,7 +60,7 @@ another drop folder (local path or `s3a://`) instead of the default one.
 def ingest_daily():
     @task
     def resolve_day(params=None, data_interval_start=None, logical_date=None) -> str:
-        from evergreen.dagkit import resolve_day as resolve
+        from evergreen.orchestration.dagkit import resolve_day as resolve
 
         return resolve(params or {}, data_interval_start, logical_date)
 
@@ -69,8 +69,8 @@ def ingest_daily():
     def spark(step: str, *extra: str, **kwargs) -> SparkSubmitOperator:
         return SparkSubmitOperator(
             task_id=step,
-            application=spark_job(step),
-            application_args=["--date", "{{ ti.xcom_pull(task_ids='resolve_day') }}", *extra],
+            application=spark_job(),
+            application_args=[step, "--date", "{{ ti.xcom_pull(task_ids='resolve_day') }}", *extra],
             conn_id="spark_default",
             name=f"evergreen-{step}",
             **kwargs,
@@ -80,7 +80,7 @@ def ingest_daily():
 
     @task
     def gate_raw(day: str) -> dict:
-        from evergreen.dagkit import check_gate
+        from evergreen.orchestration.dagkit import check_gate
 
         return check_gate(day, "ingest")
 
@@ -88,7 +88,7 @@ def ingest_daily():
 
     @task
     def gate_clean(day: str) -> dict:
-        from evergreen.dagkit import check_gate
+        from evergreen.orchestration.dagkit import check_gate
 
         return check_gate(day, "clean")
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 
-from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset, training_params
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset, training_params
 
 DOC = """
 ### retrain
@@ -75,7 +75,7 @@ def retrain():
     def plan(params=None, dag_run=None, triggering_asset_events=None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from evergreen import retraining
+        from evergreen.orchestration import retraining
 
         events = [
             {"asset": getattr(asset, "uri", str(asset)), "extra": dict(e.extra or {})}
@@ -95,20 +95,20 @@ def retrain():
 
     @task
     def train(planned: dict) -> dict:
-        from evergreen.retraining import train_challenger
+        from evergreen.orchestration.retraining import train_challenger
 
         return train_challenger(planned)
 
     @task
     def challenge(planned: dict, challenger: dict) -> dict:
-        from evergreen.retraining import challenge as judge
+        from evergreen.orchestration.retraining import challenge as judge
 
         return judge(planned, challenger)
 
     @task(trigger_rule="all_done")
     def settle(planned: dict, ti=None, dag_run=None) -> dict:
         """This model's drift events: covered by its training, or given back (queued again) if it failed."""
-        from evergreen.retraining import settle as settle_events
+        from evergreen.orchestration.retraining import settle as settle_events
 
         judged = ti.xcom_pull(task_ids="retrain_model.challenge", map_indexes=ti.map_index)
         return settle_events(planned, dag_run.run_id, "success" if judged else "failed")

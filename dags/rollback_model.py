@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from evergreen.dagkit import DEFAULT_ARGS, Tag
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag
 
 DOC = """
 ### rollback_model
@@ -44,7 +44,7 @@ model page or `evergreen champion`, and run it again.
 def rollback_model():
     @task
     def rollback(params=None) -> dict:
-        from evergreen.retraining import rollback as move_back
+        from evergreen.orchestration.retraining import rollback as move_back
 
         return move_back(dict(params or {}))
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, Param, dag, task
 
-from evergreen.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag
 
 DOC = """
 ### score_and_watch
@@ -55,25 +55,25 @@ day (idempotent: the day's predictions and report are replaced; a re-published e
 def score_and_watch():
     @task
     def resolve_day(params=None) -> str:
-        from evergreen.watching import resolve_day as day_to_watch
+        from evergreen.orchestration.score_and_watch import resolve_day as day_to_watch
 
         return day_to_watch(dict(params or {}), model=params["model"])
 
     @task
     def score(day: str, params=None) -> dict:
-        from evergreen.watching import score as score_day
+        from evergreen.orchestration.score_and_watch import score as score_day
 
         return score_day(params["model"], day)
 
     @task
     def watch(day: str, scored: dict, params=None) -> dict:
-        from evergreen.watching import watch as watch_day
+        from evergreen.orchestration.score_and_watch import watch as watch_day
 
         return watch_day(params["model"], day, scored)
 
     @task
     def publish(report: dict, params=None) -> dict | None:
-        from evergreen.watching import publish as publish_drift
+        from evergreen.orchestration.score_and_watch import publish as publish_drift
 
         return publish_drift(params["model"], report)
 

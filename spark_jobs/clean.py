@@ -1,11 +1,11 @@
-"""spark-submit entry point: bronze -> silver (+ quarantine), then the clean quality gate.
+"""spark-submit shortcut from a checkout: `spark-submit spark_jobs/clean.py --date 2026-01-03`.
 
-spark-submit spark_jobs/clean.py --date 2026-01-03
+DAGs submit the packaged application instead (`evergreen.pipeline.jobs`), which needs no checkout.
 """
 
 import sys
 
-from evergreen.jobs import run_step
+from evergreen.pipeline.jobs import run_step
 
 if __name__ == "__main__":
     sys.exit(run_step("clean", sys.argv[1:]))

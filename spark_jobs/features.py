@@ -1,11 +1,11 @@
-"""spark-submit entry point: silver + arrived labels -> gold features (point-in-time).
+"""spark-submit shortcut from a checkout: `spark-submit spark_jobs/features.py --date 2026-01-03`.
 
-spark-submit spark_jobs/features.py --date 2026-01-03
+DAGs submit the packaged application instead (`evergreen.pipeline.jobs`), which needs no checkout.
 """
 
 import sys
 
-from evergreen.jobs import run_step
+from evergreen.pipeline.jobs import run_step
 
 if __name__ == "__main__":
     sys.exit(run_step("features", sys.argv[1:]))

@@ -33,7 +33,7 @@ def run_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def spark():
-    from evergreen.sparkutil import spark_session
+    from evergreen.pipeline.spark import spark_session
 
     session = spark_session("evergreen-tests", master="local[2]")
     yield session

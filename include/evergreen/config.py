@@ -1,8 +1,8 @@
 """One typed settings object for every room.
 
 Values come from environment variables (`EVERGREEN_*`), then an optional YAML file named by
-`EVERGREEN_CONFIG`, then the embedded defaults: a laptop setup under `EVERGREEN_HOME` (default `.run/`
-in the repo). Each default is a setting, not a code path: point `lake_root` at `s3a://bucket/lake`,
+`EVERGREEN_CONFIG`, then the embedded defaults: a laptop setup under `EVERGREEN_HOME` (default `.run/evergreen`
+under the working directory). Each default is a setting, not a code path: point `lake_root` at `s3a://bucket/lake`,
 `source_db_url` at PostgreSQL, `spark_master` at a cluster, and nothing else changes.
 """
 
@@ -17,11 +17,10 @@ import yaml
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
 
 def _default_home() -> Path:
-    return Path(os.environ.get("EVERGREEN_HOME", REPO_ROOT / ".run" / "evergreen"))
+    # `make` sets EVERGREEN_HOME (scripts/env.sh); elsewhere state lives under the working directory.
+    return Path(os.environ.get("EVERGREEN_HOME") or Path.cwd() / ".run" / "evergreen")
 
 
 class Settings(BaseSettings):

@@ -6,9 +6,7 @@ import os
 
 import pytest
 
-from evergreen.config import REPO_ROOT
-
-DAGS_DIR = REPO_ROOT / "dags"
+from tests.paths import DAGS_DIR
 
 # Fake connections: parsing must never need a reachable service.
 os.environ.setdefault("AIRFLOW_CONN_SPARK_DEFAULT", '{"conn_type": "spark", "host": "local[2]"}')

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from evergreen.dagkit import OWNER, Tag
+from evergreen.orchestration.dagkit import OWNER, Tag
 from tests.dags.conftest import DAGS_DIR, dag_files
 
 HEAVY = ("pyspark", "great_expectations", "xgboost", "mlflow", "whylogs", "sklearn", "kafka")

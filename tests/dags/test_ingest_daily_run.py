@@ -8,8 +8,9 @@ import os
 import pytest
 
 from evergreen import config
-from evergreen.datagen import Scenario, generate
-from evergreen.inventory import partition_counts
+from evergreen.devtools.datagen import Scenario, generate
+from evergreen.storage.inventory import partition_counts
+from tests.paths import DAGS_DIR
 
 GOOD, BROKEN = "2026-02-01", "2026-02-02"
 
@@ -23,7 +24,7 @@ def ingest_dag(airflow_db, tmp_path_factory):
     generate(dt.date(2026, 2, 1), days=2, rows_per_day=2000, seed=5, scenarios=[Scenario("schema_break", BROKEN)])
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(config.REPO_ROOT / "dags" / "ingest_daily.py"))
+    bag = DagBag(dag_folder=str(DAGS_DIR / "ingest_daily.py"))
     yield bag.dags["ingest_daily"]
     if saved is not None:
         os.environ["EVERGREEN_HOME"] = saved

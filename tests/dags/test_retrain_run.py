@@ -11,13 +11,14 @@ import pytest
 import sqlalchemy as sa
 
 from evergreen import config
+from tests.paths import DAGS_DIR
 
 AS_OF = "2026-03-10"
 
 
 @pytest.fixture(scope="module")
 def lake(airflow_db, tmp_path_factory):
-    from evergreen.training.synthetic import synthetic_gold, write_gold
+    from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
 
     home = tmp_path_factory.mktemp("retrain")
     saved = os.environ.get("EVERGREEN_HOME")
@@ -36,7 +37,7 @@ def lake(airflow_db, tmp_path_factory):
 def _dag(dag_id):
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(config.REPO_ROOT / "dags" / f"{dag_id}.py")).dags[dag_id]
+    return DagBag(dag_folder=str(DAGS_DIR / f"{dag_id}.py")).dags[dag_id]
 
 
 def _run(dag_id, conf, minute):
@@ -78,7 +79,7 @@ def test_first_training_becomes_champion_and_records_its_trigger(lake):
 
 def test_score_and_watch_scores_with_the_champion_and_writes_a_drift_report(lake):
     from evergreen.monitoring import reports
-    from evergreen.scoring import read_predictions
+    from evergreen.scoring.batch import read_predictions
 
     run, states = _run("score_and_watch", {"date": AS_OF}, 1)
     assert str(run.state) == "success", states

@@ -26,10 +26,10 @@ RUN_START_S = 60  # the acceptance bound: a published event has its run within t
 
 @pytest.fixture(scope="module")
 def loop(kafka_broker, tmp_path_factory):
-    from evergreen.airflow_stack import AirflowStack, kafka_connection, wait_finished
+    from evergreen.contracts.model_spec import SPECS_DIR
+    from evergreen.devtools.airflow_stack import AirflowStack, kafka_connection, wait_finished
+    from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.events.producer import ensure_topics
-    from evergreen.spec import SPECS_DIR
-    from evergreen.training.synthetic import synthetic_gold, write_gold
 
     root = tmp_path_factory.mktemp("e2e")
     specs = root / "specs"
@@ -75,7 +75,7 @@ def loop(kafka_broker, tmp_path_factory):
 
 
 def _event(model: str, window: str = AS_OF):
-    from evergreen.events.schema import DriftDetected
+    from evergreen.contracts.drift_event import DriftDetected
 
     return DriftDetected(
         model=model,
@@ -115,7 +115,7 @@ def _wait_new_run(stack, before: list[str], timeout: float = RUN_START_S) -> dic
 
 
 def _finish(stack, run_id: str) -> dict:
-    from evergreen.airflow_stack import wait_finished
+    from evergreen.devtools.airflow_stack import wait_finished
 
     return wait_finished(stack, "retrain", run_id, 300)
 

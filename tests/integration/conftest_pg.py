@@ -1,7 +1,7 @@
 """Fixtures for tests against a real PostgreSQL server and a real `mlflow server` backed by it.
 
 PostgreSQL runs through scripts/postgres.sh (the script the demo and CI use) with its own data dir and a
-free port; the MLflow server through `evergreen.registry.server.MlflowServer`. Import the fixtures into a
+free port; the MLflow server through `evergreen.devtools.mlflow_server.MlflowServer`. Import the fixtures into a
 test module (`from conftest_pg import mlflow_pg_server, postgres_server`). If either cannot start, the
 fixture fails with the output: a skipped "PostgreSQL" test would prove nothing.
 
@@ -67,7 +67,7 @@ class PostgresServer:
 
 
 def _free_port() -> int:
-    from evergreen.registry.server import free_port
+    from evergreen.devtools.mlflow_server import free_port
 
     return free_port()
 
@@ -93,7 +93,7 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="module")
 def mlflow_pg_server(postgres_server: PostgresServer, tmp_path_factory):
     """`mlflow server` with its backend store in PostgreSQL database `mlflow` and artifacts in a temp dir."""
-    from evergreen.registry.server import MlflowServer, MlflowServerError
+    from evergreen.devtools.mlflow_server import MlflowServer, MlflowServerError
 
     postgres_server.createdb("mlflow")
     folder = tmp_path_factory.mktemp("mlflow-server")

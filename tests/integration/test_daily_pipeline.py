@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from evergreen import config, daily
-from evergreen.datagen import Scenario, generate
-from evergreen.inventory import partition_counts
-from evergreen.jobs import PAUSE_ENV
-from evergreen.lake import STAGING, Lake
+from evergreen import config
+from evergreen.devtools.datagen import Scenario, generate
+from evergreen.pipeline import steps
+from evergreen.storage.inventory import partition_counts
+from evergreen.storage.lake import STAGING, Lake
 
 DAYS = [str(dt.date(2026, 1, 1) + dt.timedelta(days=i)) for i in range(6)]
 BAD = {"2026-01-03": "null_burst", "2026-01-04": "schema_break", "2026-01-05": "duplicate_flood"}
@@ -52,12 +52,12 @@ def pipeline(spark, lake_home):
     )
     reports = {}
     for day in DAYS:
-        reports[day] = {"ingest": daily.ingest_day(spark, day)}
+        reports[day] = {"ingest": steps.ingest_day(spark, day)}
         if reports[day]["ingest"]["gate"]["status"] == "failed":
             continue
-        reports[day]["clean"] = daily.clean_day(spark, day)
+        reports[day]["clean"] = steps.clean_day(spark, day)
         if reports[day]["clean"]["gate"]["status"] != "failed":
-            reports[day]["features"] = daily.features_day(spark, day)
+            reports[day]["features"] = steps.features_day(spark, day)
     return {"manifest": manifest, "reports": reports, "landing": {d["date"]: d["rows"] for d in manifest["days"]}}
 
 
@@ -67,11 +67,11 @@ def _rows(df, drop=()):
 
 def test_every_landing_row_is_in_silver_or_in_quarantine(pipeline):
     silver = partition_counts("silver", "transactions", "event_date", DAYS)
-    quarantine = partition_counts("quarantine", "transactions", "batch_id", [daily.batch_id(d) for d in DAYS])
+    quarantine = partition_counts("quarantine", "transactions", "batch_id", [steps.batch_id(d) for d in DAYS])
     for day in DAYS:
         landed = pipeline["landing"][day]
         assert landed > 2000
-        assert silver.get(day, 0) + quarantine.get(daily.batch_id(day), 0) == landed, day
+        assert silver.get(day, 0) + quarantine.get(steps.batch_id(day), 0) == landed, day
         assert pipeline["reports"][day]["ingest"]["landing_rows"] == landed
 
 
@@ -85,7 +85,7 @@ def test_a_batch_that_breaks_the_contract_goes_whole_to_quarantine(pipeline, spa
     lake = Lake(spark)
     for layer, table in (("bronze", "transactions"), ("silver", "transactions"), ("gold", "features")):
         assert day not in lake.partitions(layer, table, "event_date"), f"{layer} has rows of a broken batch"
-    batch_dir = Path(lake.path("quarantine", "transactions")) / f"batch_id={daily.batch_id(day)}"
+    batch_dir = Path(lake.path("quarantine", "transactions")) / f"batch_id={steps.batch_id(day)}"
     q = spark.read.parquet(str(batch_dir))
     assert q.count() == pipeline["landing"][day]
     assert {r["reason"] for r in q.select("reason").distinct().collect()} == {gate["reason"]}
@@ -123,9 +123,9 @@ def test_running_the_same_day_again_gives_identical_silver_and_gold(pipeline, sp
     day = "2026-01-02"
     silver_before = _rows(lake.read("silver", "transactions", "event_date", [day]))
     gold_before = _rows(lake.read("gold", "features", "event_date", DAYS))
-    daily.ingest_day(spark, day)
-    daily.clean_day(spark, day)
-    daily.features_day(spark, day)
+    steps.ingest_day(spark, day)
+    steps.clean_day(spark, day)
+    steps.features_day(spark, day)
     assert _rows(lake.read("silver", "transactions", "event_date", [day])) == silver_before
     assert _rows(lake.read("gold", "features", "event_date", DAYS)) == gold_before
 
@@ -153,13 +153,13 @@ def test_killing_the_job_mid_commit_leaves_no_partial_partition(pipeline, spark,
     lake = Lake(spark)
     day = "2026-01-06"
     before = _rows(lake.read("silver", "transactions", "event_date", [day]))
-    env = {**os.environ, PAUSE_ENV: "300", "EVERGREEN_HOME": str(lake_home), "EVERGREEN_SPARK_MASTER": "local[1]"}
-    job = Path(config.REPO_ROOT) / "spark_jobs" / "clean.py"
+    env = {**os.environ, "EVERGREEN_HOME": str(lake_home), "EVERGREEN_SPARK_MASTER": "local[1]"}
+    job = Path(__file__).parents[1] / "paused_spark_job.py"
     spark_submit = Path(sys.executable).parent / "spark-submit"
     log = lake_home / "killed-clean.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(spark_submit), "--master", "local[1]", str(job), "--date", day],
+            [str(spark_submit), "--master", "local[1]", str(job), "300", "clean", "--date", day],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -183,5 +183,5 @@ def test_killing_the_job_mid_commit_leaves_no_partial_partition(pipeline, spark,
         proc.wait(timeout=30)
     assert _rows(lake.read("silver", "transactions", "event_date", [day])) == before
     assert any(staging.iterdir()), "the killed write left its staging behind (ignored by readers)"
-    daily.clean_day(spark, day)  # the next run completes
+    steps.clean_day(spark, day)  # the next run completes
     assert _rows(lake.read("silver", "transactions", "event_date", [day])) == before

@@ -25,8 +25,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from conftest_pg import postgres_server  # noqa: F401  (fixture)
 
 from evergreen import config
+from evergreen.contracts.drift_event import DriftDetected
 from evergreen.events import ledger, producer, schema, watch
-from evergreen.events.schema import DriftDetected
 from tests.kafka_broker import free_ports
 
 pytestmark = pytest.mark.kafka

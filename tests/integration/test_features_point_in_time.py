@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from evergreen.transforms.features import FEATURE_COLUMNS, build_features
+from evergreen.pipeline.transforms.features import FEATURE_COLUMNS, build_features
 
 TX = (
     "transaction_id string, event_time timestamp, customer_id string, merchant_id string, amount double, "
@@ -103,7 +103,7 @@ def test_label_is_the_one_known_as_of_the_run_day(spark, dims):
 
 def test_clean_keeps_a_new_category_and_prefers_the_valid_duplicate(spark):
     """A new merchant category is drift, not a broken row; of two rows with one id, the valid one wins."""
-    from evergreen.transforms.clean import clean_transactions
+    from evergreen.pipeline.transforms.clean import clean_transactions
 
     cols = (
         "transaction_id string, event_time timestamp, customer_id string, merchant_id string, amount double, "

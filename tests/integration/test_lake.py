@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from evergreen.lake import STAGING, Lake
+from evergreen.storage.lake import STAGING, Lake
 
 
 @pytest.fixture

@@ -29,11 +29,12 @@ import pyarrow.dataset as ds
 import pytest
 import sqlalchemy as sa
 
-from evergreen import config, daily
-from evergreen.datagen import Scenario, generate
+from evergreen import config
+from evergreen.contracts.model_spec import load_spec
+from evergreen.devtools.datagen import Scenario, generate
 from evergreen.monitoring import DriftDetector, WhylogsHellinger, build_reference, watch_day
-from evergreen.monitoring.store import reports
-from evergreen.spec import load_spec
+from evergreen.monitoring.report_table import reports
+from evergreen.pipeline import steps
 
 START = dt.date(2026, 1, 1)
 SEED, ROWS = 5, 2000
@@ -93,7 +94,7 @@ def build_world(spark, root: Path) -> dict:
     base = root / "base"
     with home(base):
         generate(START, days=30, rows_per_day=ROWS, seed=SEED)
-        daily.backfill(spark, [_day(i) for i in range(1, 31)])
+        steps.backfill(spark, [_day(i) for i in range(1, 31)])
         data = load_training_data(spec, as_of=AS_OF, window_days=WINDOW_DAYS)
         result = train(spec, data, make_plots=False)
     lakes = {"unchanged": base}
@@ -102,7 +103,7 @@ def build_world(spark, root: Path) -> dict:
         shutil.copytree(base, lakes[name])
         with home(lakes[name]):
             generate(SHIFT, days=days, rows_per_day=ROWS, seed=SEED, scenarios=[Scenario(name, SHIFT)])
-            daily.backfill(spark, [str(SHIFT + dt.timedelta(days=i)) for i in range(days)])
+            steps.backfill(spark, [str(SHIFT + dt.timedelta(days=i)) for i in range(days)])
     gold = {}
     for name, lake in lakes.items():
         frame = read_gold(lake)
@@ -308,7 +309,7 @@ def test_hellinger_is_stable_on_unchanged_data_and_moves_on_real_change():
 
 
 def test_watch_day_uses_the_projects_own_database_by_default(lake_settings):
-    from evergreen.training.synthetic import synthetic_gold
+    from evergreen.devtools.synthetic_gold import synthetic_gold
 
     gold = synthetic_gold("2026-03-01", 3, 1500).to_pandas()
     gold["event_date"] = gold["event_date"].astype(str)

@@ -15,9 +15,9 @@ import pytest
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from evergreen import schema
 from evergreen.config import settings
-from evergreen.quality import GateResult, clean_quality_gate, raw_contract_gate
+from evergreen.contracts import data_contract
+from evergreen.pipeline.quality import GateResult, clean_quality_gate, raw_contract_gate
 
 pytestmark = pytest.mark.spark
 
@@ -37,14 +37,14 @@ def _bronze_columns(i: Column, batch_id: str) -> dict[str, Column]:
         "customer_id": F.format_string("c-%04d", i % 97),
         "merchant_id": F.format_string("m-%03d", i % 31),
         "amount": (F.lit(1.0) + (i % 500) * 3.5).cast("double"),
-        "currency": _cycle(schema.CURRENCIES, i),
-        "category": _cycle(schema.CATEGORIES, i),
-        "channel": _cycle(schema.CHANNELS, i),
-        "device": _cycle(schema.DEVICES, i),
-        "country": _cycle(schema.COUNTRIES, i),
-        schema.SOURCE_FILE: F.lit(f"landing/transactions/{DAY}/part-0.csv"),
-        schema.BATCH_ID: F.lit(batch_id),
-        schema.INGESTED_AT: F.current_timestamp(),
+        "currency": _cycle(data_contract.CURRENCIES, i),
+        "category": _cycle(data_contract.CATEGORIES, i),
+        "channel": _cycle(data_contract.CHANNELS, i),
+        "device": _cycle(data_contract.DEVICES, i),
+        "country": _cycle(data_contract.COUNTRIES, i),
+        data_contract.SOURCE_FILE: F.lit(f"landing/transactions/{DAY}/part-0.csv"),
+        data_contract.BATCH_ID: F.lit(batch_id),
+        data_contract.INGESTED_AT: F.current_timestamp(),
         "_corrupt_record": F.lit(None).cast("string"),
         "event_date": F.lit(DAY).cast("date"),
     }
@@ -63,7 +63,12 @@ def bronze(spark, batch_id: str, change: Change | None = None, rows: int = ROWS)
 
 def silver(spark, batch_id: str, change: Change | None = None, rows: int = ROWS) -> DataFrame:
     """Clean's staged silver shape: contract columns, _source_file, _batch_id, event_date."""
-    keep = [*schema.names(schema.TRANSACTION_COLUMNS), schema.SOURCE_FILE, schema.BATCH_ID, "event_date"]
+    keep = [
+        *data_contract.names(data_contract.TRANSACTION_COLUMNS),
+        data_contract.SOURCE_FILE,
+        data_contract.BATCH_ID,
+        "event_date",
+    ]
     return bronze(spark, batch_id, change, rows).select(*keep)
 
 
@@ -273,7 +278,7 @@ def test_a_failed_batch_keeps_example_values_in_its_stored_result(spark):
 
 
 def test_rerunning_a_batch_overwrites_its_result(spark):
-    from evergreen.quality import _gx
+    from evergreen.pipeline.quality import _gx
 
     batch = "transactions-2026-01-17"
     first = raw_contract_gate(bronze(spark, batch), batch)
@@ -339,7 +344,7 @@ def test_gates_draw_no_progress_bars(spark, capfd):
 
 def test_importing_the_gates_is_quiet():
     """GX logs ~200 INFO lines at import; under Airflow every one of them reaches the task log."""
-    code = "import logging; logging.basicConfig(level=logging.DEBUG); import evergreen.quality.gates"
+    code = "import logging; logging.basicConfig(level=logging.DEBUG); import evergreen.pipeline.quality.gates"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     gx_lines = [line for line in done.stderr.splitlines() if "great_expectations" in line]
     assert gx_lines == []

@@ -2,7 +2,7 @@
 first a SQLite store with local artifacts, then a real `mlflow server` with a PostgreSQL backend (the audit
 table then lives in PostgreSQL too).
 
-The models come from the real training code on synthetic gold (evergreen.training.synthetic): a weak one
+The models come from the real training code on synthetic gold (evergreen.devtools.synthetic_gold): a weak one
 (below the first-champion minimum), a middling one and a strong one. The spec is fraud.yaml with the
 scoring-time guard relaxed: milliseconds on a shared 2-core box are too noisy to gate a test on (the guard's
 logic is covered by tests/unit/test_policy.py); every other threshold is the file's.
@@ -19,8 +19,8 @@ import pytest
 from conftest_pg import mlflow_pg_server, postgres_server  # noqa: F401  (fixtures)
 
 from evergreen import config
-from evergreen.config import REPO_ROOT
-from evergreen.spec import Guard, load_spec
+from evergreen.contracts.model_spec import Guard, load_spec
+from tests.paths import REPO
 
 AS_OF = "2026-01-24"
 CALLER = {
@@ -46,8 +46,8 @@ def spec():
 @pytest.fixture(scope="module")
 def trained(spec, tmp_path_factory):
     """(data, {recipe: TrainingResult}) from 16 days x 3000 rows of synthetic gold."""
+    from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.training import load_training_data
-    from evergreen.training.synthetic import synthetic_gold, write_gold
     from evergreen.training.train import train
 
     lake = tmp_path_factory.mktemp("lake")
@@ -118,7 +118,7 @@ def _assert_lineage(spec, data, version: str, caller: dict | None) -> None:
     missing = [t for t in LINEAGE_TAGS if not mv.tags.get(t)]
     assert not missing, f"version {version} lacks lineage tags {missing}"
     tags = mv.tags
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True).stdout.strip()
     assert tags["evergreen.git_commit"] == (head or "unknown")
     assert tags["evergreen.spec_hash"] == spec.spec_hash
     assert tags["evergreen.data.digest"] == data.lineage["digest"]

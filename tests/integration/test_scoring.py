@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from evergreen import config
-from evergreen.spec import Guard, load_spec
+from evergreen.contracts.model_spec import Guard, load_spec
 
 AS_OF = "2026-01-24"
 DAY = "2026-01-16"  # the last gold day: some of its labels arrive after AS_OF (recent_outcomes sees fewer)
@@ -42,9 +42,9 @@ def spec():
 def registry(spec, tmp_path_factory):
     """A module-wide MLflow store holding two registered versions (no champion), the gold they came from,
     and the training data (for the holdout a promotion is judged on)."""
+    from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.registry.mlflow_log import log_training
     from evergreen.training import load_training_data
-    from evergreen.training.synthetic import synthetic_gold, write_gold
     from evergreen.training.train import train
 
     home = tmp_path_factory.mktemp("scoring-store")
@@ -115,7 +115,7 @@ def _files(lake: Path, spec, day: str = DAY) -> list[str]:
 
 def test_the_champion_scores_a_day_into_predictions(spec, registry, lake, aliases):
     from evergreen.registry.promotion import challenge_and_promote
-    from evergreen.scoring import OUTPUT_COLUMNS, read_predictions, score_day
+    from evergreen.scoring.batch import OUTPUT_COLUMNS, read_predictions, score_day
 
     decision = challenge_and_promote(spec, registry["mid"], registry["data"].holdout)
     assert decision.promote, decision.reason
@@ -154,7 +154,7 @@ def test_the_champion_scores_a_day_into_predictions(spec, registry, lake, aliase
 
 
 def test_rescoring_replaces_the_partition(spec, registry, lake, aliases):
-    from evergreen.scoring import read_predictions, score_day
+    from evergreen.scoring.batch import read_predictions, score_day
 
     aliases(champion=registry["mid"].version)
     first = score_day(spec, DAY, lake_root=str(lake))
@@ -172,7 +172,7 @@ def test_rescoring_replaces_the_partition(spec, registry, lake, aliases):
 
 def test_a_new_champion_restamps_the_day(spec, registry, lake, aliases):
     from evergreen.registry.promotion import challenge_and_promote
-    from evergreen.scoring import read_predictions, score_day
+    from evergreen.scoring.batch import read_predictions, score_day
 
     holdout = registry["data"].holdout
     assert challenge_and_promote(spec, registry["mid"], holdout).promote
@@ -192,7 +192,7 @@ def test_a_new_champion_restamps_the_day(spec, registry, lake, aliases):
 
 
 def test_no_champion_is_a_clear_error(spec, registry, lake, aliases):
-    from evergreen.scoring import NoChampionError, score_day
+    from evergreen.scoring.batch import NoChampionError, score_day
 
     for model in (spec, spec.model_copy(update={"name": "never_registered"})):
         with pytest.raises(LookupError, match=rf"model '{model.name}' has no champion yet") as caught:
@@ -204,7 +204,7 @@ def test_no_champion_is_a_clear_error(spec, registry, lake, aliases):
 
 
 def test_an_explicit_version_scores_without_a_champion(spec, registry, lake, aliases):
-    from evergreen.scoring import read_predictions, score_day
+    from evergreen.scoring.batch import read_predictions, score_day
 
     out = score_day(spec, DAY, model_version=registry["strong"].version, lake_root=str(lake))
     assert out["model_version"] == registry["strong"].version
@@ -214,7 +214,7 @@ def test_an_explicit_version_scores_without_a_champion(spec, registry, lake, ali
 
 
 def test_a_failure_between_staging_and_swap_keeps_the_previous_partition(spec, registry, lake, aliases):
-    from evergreen.scoring import read_predictions, score_day
+    from evergreen.scoring.batch import read_predictions, score_day
 
     aliases(champion=registry["mid"].version)
     score_day(spec, DAY, lake_root=str(lake))
@@ -239,7 +239,7 @@ def test_a_failure_between_staging_and_swap_keeps_the_previous_partition(spec, r
 def test_a_killed_process_between_staging_and_swap_keeps_the_previous_partition(spec, registry, lake, aliases):
     """A real crash runs no cleanup: the process dies with its staging on disk. Readers must not see it,
     the old partition must be whole, and the next run must commit normally."""
-    from evergreen.scoring import read_predictions, score_day
+    from evergreen.scoring.batch import read_predictions, score_day
 
     aliases(champion=registry["mid"].version)
     score_day(spec, DAY, lake_root=str(lake))
@@ -249,8 +249,8 @@ def test_a_killed_process_between_staging_and_swap_keeps_the_previous_partition(
     child = textwrap.dedent(
         f"""
         import os
-        from evergreen.scoring import score_day
-        from evergreen.spec import load_spec
+        from evergreen.scoring.batch import score_day
+        from evergreen.contracts.model_spec import load_spec
         score_day(load_spec("fraud"), {DAY!r}, lake_root={str(lake)!r}, before_commit=lambda stage: os._exit(17))
         """
     )
@@ -268,7 +268,7 @@ def test_a_killed_process_between_staging_and_swap_keeps_the_previous_partition(
 
 
 def test_recent_outcomes_join_arrived_labels(spec, registry, lake, aliases):
-    from evergreen.scoring import read_predictions, recent_outcomes, score_day
+    from evergreen.scoring.batch import read_predictions, recent_outcomes, score_day
 
     aliases(champion=registry["mid"].version)
     days = ["2026-01-15", DAY]

@@ -16,11 +16,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from evergreen.spec import load_spec
+from evergreen.contracts.model_spec import load_spec
+from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
 from evergreen.training.dataset import InsufficientDataError, load_training_data
 from evergreen.training.metrics import evaluate
 from evergreen.training.model import FraudScorer
-from evergreen.training.synthetic import synthetic_gold, write_gold
 from evergreen.training.train import train
 
 START, DAYS, ROWS = "2026-01-01", 20, 1500

@@ -28,10 +28,10 @@ def watch_env(kafka_broker, tmp_path, monkeypatch):
 
 
 def _stored(day: str, version: str, fires: bool) -> None:
-    from evergreen.monitoring import store
+    from evergreen.monitoring import report_table
 
-    eng = store.engine_with_table()
-    store.replace_window(
+    eng = report_table.engine_with_table()
+    report_table.replace_window(
         eng,
         {
             "model": "fraud",
@@ -93,7 +93,7 @@ def _read(topic: str, bootstrap: str, want: int) -> list[dict]:
 
 
 def test_the_rule_firing_publishes_once_per_episode_with_a_stable_id(watch_env):
-    from evergreen.watching import publish
+    from evergreen.orchestration.score_and_watch import publish
 
     assert publish("fraud", _report("2026-01-03", "1", [], fires=False)) is None
 

@@ -17,9 +17,10 @@ import pyspark
 import pytest
 import yaml
 
-from evergreen.config import REPO_ROOT, Settings
+from evergreen.config import Settings
+from tests.paths import REPO
 
-COMPOSE = REPO_ROOT / "docker-compose.yaml"
+COMPOSE = REPO / "docker-compose.yaml"
 AIRFLOW_SERVICES = [
     "airflow-init",
     "airflow-apiserver",
@@ -65,7 +66,7 @@ def _env_sh(*names: str) -> dict[str, str]:
     """What scripts/env.sh exports for these names by default (only its connection lines are evaluated)."""
     lines = [
         line
-        for line in (REPO_ROOT / "scripts" / "env.sh").read_text().splitlines()
+        for line in (REPO / "scripts" / "env.sh").read_text().splitlines()
         if line.startswith("_kafka=") or any(line.startswith(f"export {name}=") for name in names)
     ]
     script = "\n".join([*lines, *(f'printf "%s\\0" "${name}"' for name in names)])
@@ -130,11 +131,11 @@ def test_no_secret_is_written_in_the_file(compose):
 
 
 def test_every_required_variable_is_in_env_example():
-    example = (REPO_ROOT / ".env.example").read_text()
+    example = (REPO / ".env.example").read_text()
     documented = set(re.findall(r"^([A-Z0-9_]+)=", example, re.MULTILINE))
     required = set(re.findall(r"\$\{([A-Z0-9_]+):\?", COMPOSE.read_text()))
     assert required <= documented, f"missing from .env.example: {sorted(required - documented)}"
-    assert ".env" in (REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert ".env" in (REPO / ".gitignore").read_text().splitlines()
 
 
 def test_login_is_required_as_airflow_cfg_says(airflow_env):
@@ -146,7 +147,7 @@ def test_login_is_required_as_airflow_cfg_says(airflow_env):
 
 def test_airflow_overrides_agree_with_airflow_cfg(compose, airflow_env):
     cfg = configparser.ConfigParser(interpolation=None)
-    cfg.read(REPO_ROOT / "airflow.cfg")
+    cfg.read(REPO / "airflow.cfg")
     assert "./airflow.cfg:/opt/airflow/airflow.cfg:ro" in compose["x-airflow-common"]["volumes"]
     assert airflow_env["AIRFLOW_CONFIG"] == "/opt/airflow/airflow.cfg"
     for key, value in airflow_env.items():
@@ -172,7 +173,7 @@ def test_kafka_init_creates_the_configured_topics(compose, airflow_env):
 
 
 def test_spark_submit_gets_the_same_s3a_packages(airflow_env):
-    defaults = (REPO_ROOT / "docker" / "spark" / "spark-defaults.conf").read_text()
+    defaults = (REPO / "docker" / "spark" / "spark-defaults.conf").read_text()
     packages = re.search(r"^spark\.jars\.packages\s+(\S+)", defaults, re.MULTILINE)
     assert packages, "spark-defaults.conf sets no spark.jars.packages"
     assert packages[1] == airflow_env["EVERGREEN_SPARK_PACKAGES"]

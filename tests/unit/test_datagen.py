@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from evergreen import schema
-from evergreen.datagen import (
+from evergreen.contracts import data_contract
+from evergreen.devtools.datagen import (
     BAD_DATA_SCENARIOS,
     DRIFT_SCENARIOS,
     MANIFEST_FILE,
@@ -29,7 +29,7 @@ from evergreen.datagen import (
     Scenario,
     generate,
 )
-from evergreen.datagen.scenarios import resolve
+from evergreen.devtools.datagen.scenarios import resolve
 
 START = date(2026, 3, 2)  # a Monday
 DAYS = 8
@@ -245,9 +245,9 @@ def test_files_follow_the_contract_and_channels_decide_the_file(baseline):
     for d in baseline.dates:
         folder = baseline.landing / "transactions" / d.isoformat()
         header = (folder / "web_app.csv").read_text().splitlines()[0]
-        assert header.split(",") == schema.names(schema.TRANSACTION_COLUMNS)
+        assert header.split(",") == data_contract.names(data_contract.TRANSACTION_COLUMNS)
         first_json = json.loads((folder / "pos.jsonl").read_text().splitlines()[0])
-        assert list(first_json) == schema.names(schema.TRANSACTION_COLUMNS)
+        assert list(first_json) == data_contract.names(data_contract.TRANSACTION_COLUMNS)
 
         frame = read_day(baseline, d)
         assert set(frame.loc[frame["_file"] == "web_app.csv", "channel"]) == {"web", "app"}
@@ -256,9 +256,9 @@ def test_files_follow_the_contract_and_channels_decide_the_file(baseline):
         assert set(pos["device"].dropna()) == {"terminal"}
         assert "terminal" not in set(frame.loc[frame["channel"] != "pos", "device"].dropna())
         for col in ("currency", "channel", "device", "country"):
-            allowed = set(schema.column(schema.TRANSACTION_COLUMNS, col).allowed)
+            allowed = set(data_contract.column(data_contract.TRANSACTION_COLUMNS, col).allowed)
             assert set(frame[col].dropna()) <= allowed, col
-        assert set(frame["category"].dropna()) <= set(schema.CATEGORIES)  # no scenario on this day
+        assert set(frame["category"].dropna()) <= set(data_contract.CATEGORIES)  # no scenario on this day
         assert frame["event_time"].str.match(ISO_UTC).all()
         assert (frame["event_time"].str[:10] == d.isoformat()).all()
         ids = frame["transaction_id"].str.extract(TX_ID)[0]
@@ -343,7 +343,7 @@ def test_natural_dirt_is_small_and_counted(baseline):
         assert frame.drop_duplicates("transaction_id")["device"].isna().sum() == dirt["null_device"]
         assert 0 < dirt["null_device"] < 0.006 * n
         assert dirt["null_burst"] == 0
-        others = [c for c in schema.names(schema.TRANSACTION_COLUMNS) if c not in ("device", "amount")]
+        others = [c for c in data_contract.names(data_contract.TRANSACTION_COLUMNS) if c not in ("device", "amount")]
         assert not frame[others].isna().any().any()
 
 
@@ -353,14 +353,14 @@ def test_natural_dirt_is_small_and_counted(baseline):
 def test_source_tables_are_written_through_sqlalchemy_as_of_the_last_day(baseline):
     customers = _table(baseline.db_url, "customers")
     merchants = _table(baseline.db_url, "merchants")
-    assert list(customers.columns) == schema.names(schema.CUSTOMER_COLUMNS)
-    assert list(merchants.columns) == schema.names(schema.MERCHANT_COLUMNS)
+    assert list(customers.columns) == data_contract.names(data_contract.CUSTOMER_COLUMNS)
+    assert list(merchants.columns) == data_contract.names(data_contract.MERCHANT_COLUMNS)
     assert len(customers) == baseline.manifest["customers"]
     assert len(merchants) == baseline.manifest["merchants"]
     last = max(baseline.dates).isoformat()
     assert (customers["signup_date"].astype(str) <= last).all()
-    assert set(customers["segment"]) == set(schema.SEGMENTS)
-    assert set(merchants["merchant_category"]) == set(schema.CATEGORIES)
+    assert set(customers["segment"]) == set(data_contract.SEGMENTS)
+    assert set(merchants["merchant_category"]) == set(data_contract.CATEGORIES)
     # Some accounts are brand new on the generated days: the "new account" signal has something to see.
     assert (customers["signup_date"].astype(str) >= START.isoformat()).sum() > 0
     tx = transactions_with_labels(baseline, [START])
@@ -387,18 +387,18 @@ def test_price_inflation_raises_amounts_and_leaves_fraud_alone(baseline, tmp_pat
 def test_new_merchant_category_takes_fifteen_percent_from_its_start(baseline, tmp_path_factory):
     run = _scenario_run(tmp_path_factory, "new_merchant_category")
     merchants = _table(run.db_url, "merchants")
-    newcomers = merchants[merchants["merchant_category"] == schema.NEW_CATEGORY]
+    newcomers = merchants[merchants["merchant_category"] == data_contract.NEW_CATEGORY]
     assert len(newcomers) >= 3
     assert set(newcomers["onboarded_date"].astype(str)) == {SCENARIO_DAY.isoformat()}
-    assert not (_table(baseline.db_url, "merchants")["merchant_category"] == schema.NEW_CATEGORY).any()
+    assert not (_table(baseline.db_url, "merchants")["merchant_category"] == data_contract.NEW_CATEGORY).any()
     for d in run.dates:
         frame = read_day(run, d)
-        share = (frame["category"] == schema.NEW_CATEGORY).mean()
+        share = (frame["category"] == data_contract.NEW_CATEGORY).mean()
         if d < SCENARIO_DAY:
             assert share == 0
         else:
             assert 0.13 < share < 0.17, d
-            crypto = frame[frame["category"] == schema.NEW_CATEGORY]
+            crypto = frame[frame["category"] == data_contract.NEW_CATEGORY]
             assert set(crypto["merchant_id"]) <= set(newcomers["merchant_id"])
             assert set(crypto["channel"]) <= {"web", "app"}
         assert 0.005 <= run.day(d)["fraud"] / run.day(d)["transactions"] <= 0.02
@@ -408,7 +408,7 @@ def test_new_merchants_stay_out_of_the_table_before_they_onboard(tmp_path):
     early = _generate(
         tmp_path / "early", days=2, rows=1_000, scenarios=[Scenario("new_merchant_category", SCENARIO_DAY)]
     )
-    assert schema.NEW_CATEGORY not in set(_table(early.db_url, "merchants")["merchant_category"])
+    assert data_contract.NEW_CATEGORY not in set(_table(early.db_url, "merchants")["merchant_category"])
 
 
 def test_fraud_pattern_shift_moves_fraud_to_daytime_app_takeovers(baseline, tmp_path_factory):
@@ -542,14 +542,15 @@ def test_duplicate_flood_resends_a_quarter_of_one_day_in_both_files(baseline, tm
 
 
 def test_the_default_engine_follows_the_current_settings(tmp_path, monkeypatch):
-    from evergreen import config, db
+    from evergreen import config
+    from evergreen.storage import sql
 
     monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "a"))
     config.reload()
-    first = db.engine()
+    first = sql.engine()
     monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "b"))
     config.reload()
-    assert str(db.engine().url) != str(first.url)
-    assert str(db.engine().url).endswith("/b/source.db")
+    assert str(sql.engine().url) != str(first.url)
+    assert str(sql.engine().url).endswith("/b/source.db")
     monkeypatch.undo()
     config.reload()

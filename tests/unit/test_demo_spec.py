@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import yaml
 
-from evergreen.demo import demo_specs
-from evergreen.spec import SPECS_DIR, ModelSpec
-from evergreen.transforms.features import HISTORY_FEATURES
+from evergreen.contracts.model_spec import SPECS_DIR, ModelSpec
+from evergreen.devtools.demo import demo_specs
+from evergreen.pipeline.transforms.features import HISTORY_FEATURES
 
 
 def test_the_demo_spec_only_stops_watching_history_features(tmp_path):

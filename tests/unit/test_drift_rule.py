@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from evergreen.contracts.model_spec import Drift, load_spec
 from evergreen.monitoring import rule
 from evergreen.monitoring.performance import average_precision, performance
-from evergreen.spec import Drift, load_spec
 
 
 @pytest.mark.parametrize(

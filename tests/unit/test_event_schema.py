@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from evergreen.events import schema
-from evergreen.events.schema import DriftDetected, InvalidEventError, parse
+from evergreen.contracts import drift_event
+from evergreen.contracts.drift_event import DriftDetected, InvalidEventError, parse
 
 
 def _event(**overrides) -> DriftDetected:
@@ -38,7 +38,7 @@ def _wire(**changes) -> bytes:
 def _code(raw) -> str:
     with pytest.raises(InvalidEventError) as refused:
         parse(raw)
-    assert len(refused.value.detail) <= schema.MAX_DETAIL_CHARS
+    assert len(refused.value.detail) <= drift_event.MAX_DETAIL_CHARS
     return refused.value.code
 
 
@@ -63,15 +63,15 @@ def test_trigger_payload_is_small_json():
 @pytest.mark.parametrize(
     ("raw", "code"),
     [
-        (None, schema.TOMBSTONE),
-        (b"\xff\xfe\x00garbage", schema.NOT_UTF8),
-        (b"", schema.INVALID_JSON),
-        (b"{not json", schema.INVALID_JSON),
-        (b'{"model": "fraud",}', schema.INVALID_JSON),
-        (b"[1, 2, 3]", schema.INVALID_SCHEMA),
-        (b'"a string"', schema.INVALID_SCHEMA),
-        (b"{}", schema.INVALID_SCHEMA),
-        (b"x" * (schema.MAX_MESSAGE_BYTES + 1), schema.TOO_LARGE),
+        (None, drift_event.TOMBSTONE),
+        (b"\xff\xfe\x00garbage", drift_event.NOT_UTF8),
+        (b"", drift_event.INVALID_JSON),
+        (b"{not json", drift_event.INVALID_JSON),
+        (b'{"model": "fraud",}', drift_event.INVALID_JSON),
+        (b"[1, 2, 3]", drift_event.INVALID_SCHEMA),
+        (b'"a string"', drift_event.INVALID_SCHEMA),
+        (b"{}", drift_event.INVALID_SCHEMA),
+        (b"x" * (drift_event.MAX_MESSAGE_BYTES + 1), drift_event.TOO_LARGE),
     ],
 )
 def test_not_an_event(raw, code):
@@ -81,27 +81,27 @@ def test_not_an_event(raw, code):
 @pytest.mark.parametrize(
     ("changes", "code"),
     [
-        ({"extra_field": 1}, schema.INVALID_SCHEMA),
-        ({"schema_version": 2}, schema.UNSUPPORTED_VERSION),
-        ({"schema_version": "1"}, schema.UNSUPPORTED_VERSION),  # no "1" for 1
-        ({"model": "churn"}, schema.UNKNOWN_MODEL),
-        ({"model": 1}, schema.INVALID_SCHEMA),
-        ({"model_version": 7}, schema.INVALID_SCHEMA),  # no 7 for "7"
-        ({"window": "2026-02-30"}, schema.INVALID_SCHEMA),
-        ({"window": "24/01/2026"}, schema.INVALID_SCHEMA),
-        ({"window": "2026-01-24T00:00:00"}, schema.INVALID_SCHEMA),
-        ({"drifted_features": {}}, schema.INVALID_SCHEMA),
-        ({"drifted_features": {"amount": "0.3"}}, schema.INVALID_SCHEMA),
-        ({"drifted_features": {"amount": True}}, schema.INVALID_SCHEMA),
-        ({"drifted_features": {"amount": None}}, schema.INVALID_SCHEMA),
-        ({"drifted_features": {f"f{i}": 0.1 for i in range(schema.MAX_FEATURES + 1)}}, schema.INVALID_SCHEMA),
-        ({"drifted_features": {"x" * 129: 0.1}}, schema.INVALID_SCHEMA),
-        ({"detected_at": "2026-01-25T03:00:00"}, schema.INVALID_SCHEMA),  # naive
-        ({"detected_at": "yesterday"}, schema.INVALID_SCHEMA),
-        ({"event_id": "short"}, schema.INVALID_SCHEMA),
-        ({"event_id": "a b c d e f g h"}, schema.INVALID_SCHEMA),
-        ({"rule": ""}, schema.INVALID_SCHEMA),
-        ({"rule": ...}, schema.INVALID_SCHEMA),
+        ({"extra_field": 1}, drift_event.INVALID_SCHEMA),
+        ({"schema_version": 2}, drift_event.UNSUPPORTED_VERSION),
+        ({"schema_version": "1"}, drift_event.UNSUPPORTED_VERSION),  # no "1" for 1
+        ({"model": "churn"}, drift_event.UNKNOWN_MODEL),
+        ({"model": 1}, drift_event.INVALID_SCHEMA),
+        ({"model_version": 7}, drift_event.INVALID_SCHEMA),  # no 7 for "7"
+        ({"window": "2026-02-30"}, drift_event.INVALID_SCHEMA),
+        ({"window": "24/01/2026"}, drift_event.INVALID_SCHEMA),
+        ({"window": "2026-01-24T00:00:00"}, drift_event.INVALID_SCHEMA),
+        ({"drifted_features": {}}, drift_event.INVALID_SCHEMA),
+        ({"drifted_features": {"amount": "0.3"}}, drift_event.INVALID_SCHEMA),
+        ({"drifted_features": {"amount": True}}, drift_event.INVALID_SCHEMA),
+        ({"drifted_features": {"amount": None}}, drift_event.INVALID_SCHEMA),
+        ({"drifted_features": {f"f{i}": 0.1 for i in range(drift_event.MAX_FEATURES + 1)}}, drift_event.INVALID_SCHEMA),
+        ({"drifted_features": {"x" * 129: 0.1}}, drift_event.INVALID_SCHEMA),
+        ({"detected_at": "2026-01-25T03:00:00"}, drift_event.INVALID_SCHEMA),  # naive
+        ({"detected_at": "yesterday"}, drift_event.INVALID_SCHEMA),
+        ({"event_id": "short"}, drift_event.INVALID_SCHEMA),
+        ({"event_id": "a b c d e f g h"}, drift_event.INVALID_SCHEMA),
+        ({"rule": ""}, drift_event.INVALID_SCHEMA),
+        ({"rule": ...}, drift_event.INVALID_SCHEMA),
     ],
 )
 def test_wrong_schema_or_types(changes, code):
@@ -110,19 +110,19 @@ def test_wrong_schema_or_types(changes, code):
 
 def test_non_finite_scores_are_refused():
     raw = _event().to_json().replace(b"0.31", b"NaN")
-    assert _code(raw) in (schema.INVALID_JSON, schema.INVALID_SCHEMA)
+    assert _code(raw) in (drift_event.INVALID_JSON, drift_event.INVALID_SCHEMA)
     with pytest.raises(ValueError, match="finite"):
         _event(drifted_features={"amount": float("inf")})
 
 
 def test_size_is_checked_before_parsing():
     # Valid JSON of an otherwise fine event, padded past the limit: refused for size, not parsed.
-    raw = _wire(rule="r" * schema.MAX_MESSAGE_BYTES)
-    assert _code(raw) == schema.TOO_LARGE
+    raw = _wire(rule="r" * drift_event.MAX_MESSAGE_BYTES)
+    assert _code(raw) == drift_event.TOO_LARGE
 
 
 def test_json_schema_for_other_producers():
-    js = schema.json_schema()
+    js = drift_event.json_schema()
     assert js["additionalProperties"] is False
     assert set(js["required"]) == {"model", "model_version", "window", "drifted_features", "rule", "detected_at"}
     assert js["properties"]["schema_version"]["const"] == 1

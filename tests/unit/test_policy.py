@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evergreen.contracts.model_spec import Guard, Metric, ModelSpec, Policy, load_spec
 from evergreen.registry.policy import FORCE_PROMOTE, PROMOTE, REJECT, decide
-from evergreen.spec import Guard, Metric, ModelSpec, Policy, load_spec
 
 N = 4000
 GUARD_RANGES = {  # plausible ranges of each guard metric

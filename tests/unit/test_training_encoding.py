@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from evergreen.spec import load_spec
+from evergreen.contracts.model_spec import load_spec
 from evergreen.training.encoding import OTHER, FeatureEncoder
 from evergreen.training.metrics import at_threshold, operating_point
 

@@ -2,5 +2,5 @@
 
 The only room that knows Kafka. Import the submodule you need: `schema` and `ledger` are pure (no Kafka),
 `producer` loads kafka-python, `watch` is what Airflow's triggerer imports
-(`evergreen.events.watch.on_drift_message`).
+(`evergreen.events.drift_filter.on_drift_message`).
 """

@@ -34,10 +34,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from evergreen.config import settings
-from evergreen.db import apply_ddl, table
-from evergreen.db import engine as db_engine
-from evergreen.events.schema import DriftDetected
-from evergreen.spec import load_spec
+from evergreen.contracts.drift_event import DriftDetected
+from evergreen.contracts.model_spec import load_spec
+from evergreen.storage.sql import apply_ddl, table
+from evergreen.storage.sql import engine as db_engine
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from evergreen.config import settings
+from evergreen.contracts.drift_event import DriftDetected
 from evergreen.events._kafka import KafkaAdminClient, KafkaProducer, kafka_errors
-from evergreen.events.schema import DriftDetected
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ class DriftEventTrigger(KafkaSharedStreamTrigger):
         return ("evergreen-drift", *super().shared_stream_key())
 
     async def filter_shared_stream(self, shared_stream: AsyncIterator[Any]) -> AsyncIterator[TriggerEvent]:
-        from evergreen.events.watch import on_drift_message
+        from evergreen.events.drift_filter import on_drift_message
 
         # The ledger write and the dead-letter produce are blocking I/O: keep them off the event loop the
         # triggerer shares with every other trigger.

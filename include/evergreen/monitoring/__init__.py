@@ -15,12 +15,12 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from evergreen.monitoring.daily_watch import watch_day
     from evergreen.monitoring.detector import DriftDetector, WhylogsHellinger
+    from evergreen.monitoring.drift_report import DriftReport
     from evergreen.monitoring.profiles import build_reference, profile_day
-    from evergreen.monitoring.report import DriftReport
+    from evergreen.monitoring.report_table import reports
     from evergreen.monitoring.rule import fires
-    from evergreen.monitoring.store import reports
-    from evergreen.monitoring.watch import watch_day
 
 # Lazy, so a DAG file can import the package at parse time without loading whylogs (about 1 s).
 _WHERE = {
@@ -28,10 +28,10 @@ _WHERE = {
     "WhylogsHellinger": "detector",
     "build_reference": "profiles",
     "profile_day": "profiles",
-    "DriftReport": "report",
+    "DriftReport": "drift_report",
     "fires": "rule",
-    "reports": "store",
-    "watch_day": "watch",
+    "reports": "report_table",
+    "watch_day": "daily_watch",
 }
 
 __all__ = [

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evergreen.spec import ModelSpec
+from evergreen.contracts.model_spec import ModelSpec
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evergreen.spec import ModelSpec
+from evergreen.contracts.model_spec import ModelSpec
 
 SCORE = "score"
 # From held-out rows (never trained on), so the reference recall is an honest one: an in-sample recall

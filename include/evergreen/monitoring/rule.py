@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from evergreen.spec import Drift
+from evergreen.contracts.model_spec import Drift
 
 
 def drifted(scores: Mapping[str, float], drift: Drift) -> dict[str, float]:

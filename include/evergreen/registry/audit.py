@@ -15,8 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from evergreen.db import evergreen_engine, table
-from evergreen.plain import to_json
+from evergreen.common.values import to_json
+from evergreen.storage.sql import evergreen_engine, table
 
 TABLE = "promotions"
 

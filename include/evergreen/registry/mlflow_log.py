@@ -40,10 +40,9 @@ from mlflow.data.meta_dataset import MetaDataset
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 
-from evergreen.config import REPO_ROOT
+from evergreen.contracts.model_spec import ModelSpec
 from evergreen.registry import store
 from evergreen.registry.pyfunc_model import SCORER_ARTIFACT, SCORER_CLASS_KEY, class_path
-from evergreen.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,12 @@ def git_commit() -> str:
     """HEAD of the repository the code runs from, or "unknown" (no git, not a checkout)."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=False
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
         )
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"

@@ -23,7 +23,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from evergreen.spec import Guard, ModelSpec
+from evergreen.contracts.model_spec import Guard, ModelSpec
 
 PROMOTE, REJECT, FORCE_PROMOTE, ROLLBACK = "promote", "reject", "force_promote", "rollback"
 POLICY_ACTOR = "policy"

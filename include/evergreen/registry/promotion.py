@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evergreen.contracts.model_spec import ModelSpec
 from evergreen.registry import audit, store
 from evergreen.registry.mlflow_log import ModelRef, load_version
 from evergreen.registry.policy import FORCE_PROMOTE, POLICY_ACTOR, PROMOTE, Decision, decide
-from evergreen.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -33,9 +33,9 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
+from evergreen.common.days import iso_day
 from evergreen.config import settings
-from evergreen.plain import iso_day
-from evergreen.spec import ModelSpec
+from evergreen.contracts.model_spec import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from evergreen.spec import ModelSpec
+from evergreen.contracts.model_spec import ModelSpec
 
 OTHER = "__other__"
 FORMAT = "evergreen.feature_encoder/1"

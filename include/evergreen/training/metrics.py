@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
 
-from evergreen.spec import ModelSpec
+from evergreen.contracts.model_spec import ModelSpec
 
 DEFAULT_FPR = 0.01
 TIMED_CALLS = 3

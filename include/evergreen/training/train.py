@@ -38,7 +38,7 @@ import pyarrow as pa
 import xgboost as xgb
 from sklearn.metrics import average_precision_score
 
-from evergreen.spec import ModelSpec
+from evergreen.contracts.model_spec import ModelSpec
 from evergreen.training import plots as plotting
 from evergreen.training.dataset import DEFAULT_BATCH_ROWS, Split, TrainingData
 from evergreen.training.encoding import FeatureEncoder

@@ -1,0 +1,238 @@
+"""The retraining steps the `retrain` and `rollback_model` DAGs run: plan -> train -> challenge/promote.
+
+Glue only: the data split and XGBoost live in evergreen.training, MLflow and the policy in
+evergreen.registry. Each step takes and returns small JSON-ready dicts (they travel through XCom).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evergreen.common.days import iso_day
+from evergreen.contracts.model_spec import load_spec
+
+HYPER_PARAMS = ("max_depth", "n_estimators", "learning_rate")
+
+
+class RetrainRefusedError(ValueError):
+    """A run that must not go ahead (a forced promotion with nobody named, no gold yet)."""
+
+
+def latest_gold_day(spec_name: str = "fraud") -> str:
+    from evergreen.storage.inventory import partition_counts
+
+    spec = load_spec(spec_name)
+    days = partition_counts(spec.source.layer, spec.source.table, "event_date")
+    if not days:
+        raise RetrainRefusedError(f"no gold/{spec.source.table} partitions yet: run ingest_daily first")
+    return max(days)
+
+
+def plan(
+    params: dict[str, Any],
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    run_type: str | None = None,
+    asset_events: list[dict] | None = None,
+) -> dict[str, Any]:
+    """What this run will do: which model, which data (as of which day), which overrides, who asked."""
+    model = params.get("model") or "fraud"
+    spec = load_spec(model)
+    force = bool(params.get("force_promote"))
+    requested_by = (params.get("requested_by") or "").strip() or None
+    if force and not requested_by:
+        raise RetrainRefusedError("force_promote needs requested_by: a forced promotion is recorded with a name")
+    as_of = iso_day(params["as_of"], "as_of") if params.get("as_of") else latest_gold_day(model)
+    return {
+        "model": spec.name,
+        "as_of": as_of,
+        "window_days": params.get("training_window_days"),
+        "params_override": {k: params[k] for k in HYPER_PARAMS if params.get(k) is not None},
+        "search_budget": params.get("search_budget"),
+        "force_promote": force,
+        "actor": requested_by if force else "policy",
+        "triggered_by": {
+            "dag_id": dag_id,
+            "run_id": run_id,
+            "run_type": run_type,
+            "requested_by": requested_by,
+            "asset_events": asset_events or [],
+        },
+    }
+
+
+def drift_models(asset_events: list[dict]) -> list[str]:
+    """Models named by the drift events that triggered a run (the payloads the drift watcher fired)."""
+    models = []
+    for e in asset_events:
+        payload = (e.get("extra") or {}).get("payload")
+        if isinstance(payload, dict) and payload.get("model") and payload["model"] not in models:
+            models.append(str(payload["model"]))
+    return models
+
+
+def ledger_key(run_id: str, model: str) -> str:
+    """One run may retrain several models; the event ledger tracks each (run, model) pair."""
+    return f"{run_id}#{model}"
+
+
+def plan_models(
+    params: dict[str, Any],
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    run_type: str | None = None,
+    asset_events: list[dict] | None = None,
+) -> dict[str, Any]:
+    """Which models this run retrains, and why the others it was asked about are skipped.
+
+    A drift-triggered run retrains the models its events name; any other run (cron, new gold, a person)
+    retrains the form's model. Either way a model's pending drift events are claimed by the run that
+    trains it (the ledger then counts events arriving meanwhile as covered), so no drift event waits for
+    a run that Airflow never starts (apache/airflow#56050): the daily cron run sweeps them up too.
+    """
+    from evergreen.events import ledger
+
+    events = asset_events or []
+    asked = drift_models(events)
+    if not asked or run_type not in (None, "asset_triggered"):
+        asked = [params.get("model") or "fraud", *asked]
+    # Models with drift no run has taken yet (a dropped asset event) ride along with any run.
+    asked += [e["model"] for e in ledger.pending() if e["model"] not in asked]
+    plans, skipped = [], {}
+    for model in dict.fromkeys(asked):
+        planned = plan({**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events)
+        done = cooldown_run(planned)
+        if done:
+            # Same data already trained: the events it would take are covered by that training.
+            settled = ledger.settle(model, ledger_key(_airflow_run_of(done), model), planned["as_of"])
+            skipped[model] = {
+                "reason": f"data as of {planned['as_of']} already trained within the cooldown: run {done}",
+                "covered_events": settled["covered"],
+            }
+            continue
+        claimed = ledger.claim(model, ledger_key(run_id or "manual", model), planned["as_of"])
+        planned["drift_events"] = [e["event_id"] for e in claimed]
+        planned["triggered_by"]["drift_events"] = planned["drift_events"]
+        drift_days = load_spec(model).retraining.drift_window_days
+        if planned["window_days"] is None and drift_days and (claimed or under_drift(model)):
+            planned["window_days"] = drift_days
+            planned["window_reason"] = f"under drift: the latest {drift_days} mature days (spec retraining)"
+        plans.append(planned)
+    return {"plans": plans, "skipped": skipped}
+
+
+def under_drift(model: str) -> bool:
+    """The latest watched window of `model` fires the drift rule (the champion still sees the drift)."""
+    from evergreen.monitoring import reports
+
+    rows = reports(model)
+    return bool(rows) and bool(max(rows, key=lambda r: str(r["window_day"]))["fires"])
+
+
+def _airflow_run_of(mlflow_run_id: str) -> str:
+    """The Airflow run that trained an MLflow run (the ledger speaks in Airflow runs)."""
+    from evergreen.registry.store import connect
+
+    tags = connect().get_run(mlflow_run_id).data.tags
+    return tags.get("evergreen.airflow.run_id") or f"mlflow:{mlflow_run_id}"
+
+
+def settle(planned: dict[str, Any], run_id: str, outcome: str) -> dict[str, Any]:
+    """End of a model's retraining in a run: success settles its events, failure gives them back."""
+    from evergreen.events import ledger
+
+    key = ledger_key(run_id, planned["model"])
+    if outcome != "success":
+        return {"model": planned["model"], "released": ledger.release(planned["model"], key, f"retraining {outcome}")}
+    out = ledger.settle(planned["model"], key, planned["as_of"])
+    return {
+        "model": planned["model"],
+        "covered": out["covered"],
+        "still_pending": [e["event_id"] for e in out["pending"]],
+    }
+
+
+def cooldown_run(plan: dict[str, Any]) -> str | None:
+    """A run that already trained on this day's data within the spec's cooldown (None: go ahead).
+    A forced run by a named person ignores the cooldown."""
+    from evergreen.registry.history import trained_recently
+
+    if plan["force_promote"]:
+        return None
+    return trained_recently(plan["model"], plan["as_of"], load_spec(plan["model"]).retraining.cooldown_hours)
+
+
+def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
+    """Train on the planned split and register the challenger; returns its model reference."""
+    from evergreen.orchestration.score_and_watch import REFERENCE_ARTIFACT, reference_profile
+    from evergreen.registry.mlflow_log import log_training
+    from evergreen.training import load_training_data
+    from evergreen.training.train import train
+
+    spec = load_spec(plan["model"])
+    data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
+    caller = plan["triggered_by"]
+    # Plots only need to live until MLflow has copied them into the run's artifacts.
+    with tempfile.TemporaryDirectory(prefix="evergreen-plots-") as plots:
+        result = train(
+            spec,
+            data,
+            params_override=plan["params_override"] or None,
+            search_budget=plan["search_budget"],
+            plots_dir=plots,
+        )
+        # The drift reference travels with the model version: score_and_watch compares each day against
+        # the data this very model was trained on.
+        reference = Path(plots) / "reference.bin"
+        reference.write_bytes(reference_profile(spec, data, result.scorer))
+        ref = log_training(
+            result,
+            data,
+            spec,
+            extra_artifacts={REFERENCE_ARTIFACT: reference},
+            lineage_tags={
+                "airflow_dag_id": caller.get("dag_id"),
+                "airflow_run_id": caller.get("run_id"),
+                "drift_event_ids": ",".join(plan.get("drift_events") or []) or "none",
+            },
+        )
+    return {**ref.to_dict(), "holdout_metrics": result.metrics["holdout"]}
+
+
+def challenge(plan: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any]:
+    """Judge the challenger against the champion on the same holdout; the policy (or a named person) decides."""
+    from evergreen.registry.mlflow_log import ModelRef
+    from evergreen.registry.promotion import challenge_and_promote
+    from evergreen.training import load_training_data
+
+    spec = load_spec(plan["model"])
+    data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
+    ref = ModelRef(run_id=challenger["run_id"], version=challenger["version"], name=challenger["name"])
+    decision = challenge_and_promote(
+        spec,
+        ref,
+        data.holdout,
+        force=plan["force_promote"],
+        actor=plan["actor"],
+        triggered_by=plan["triggered_by"],
+    )
+    return decision.to_dict()
+
+
+def rollback(params: dict[str, Any]) -> dict[str, Any]:
+    from evergreen.registry.rollback import rollback as move_back
+
+    requested_by = (params.get("requested_by") or "").strip()
+    if not requested_by:
+        raise RetrainRefusedError("a rollback needs requested_by: the audit trail records who did it")
+    decision = move_back(
+        params.get("model") or "fraud",
+        to_version=str(params["to_version"]) if params.get("to_version") else None,
+        reason=params["reason"],
+        actor=requested_by,
+    )
+    return decision.to_dict()

@@ -1,0 +1,143 @@
+"""The steps the `score_and_watch` DAG runs: score -> watch -> publish. Glue only, like `retraining`.
+
+Scoring lives in evergreen.scoring.batch, drift in evergreen.monitoring, events in evergreen.events; the reference
+profile travels with the model version in the registry. Each step takes and returns small JSON-ready dicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from evergreen.common.days import days_back, iso_day
+from evergreen.contracts.model_spec import load_spec
+
+# Where the training-time reference profile lives in each model version's run (written by retraining).
+REFERENCE_ARTIFACT = "monitoring/reference.bin"
+REFERENCE_SAMPLE_ROWS = 200_000  # a sketch of 200k rows is as good a reference as 2M, at a tenth the time
+
+
+def reference_profile(spec, data, scorer) -> bytes:
+    """The training rows' features and scores, plus the held-out rows' scores and labels (for recall)."""
+    from evergreen.monitoring import build_reference
+
+    train = data.train
+    if len(train) > REFERENCE_SAMPLE_ROWS:
+        train = train.sample(REFERENCE_SAMPLE_ROWS, random_state=spec.training.seed)
+    holdout = data.holdout[[spec.label.column]].copy()
+    holdout["score"] = scorer.predict_proba(data.holdout)
+    return build_reference(spec, train, scorer.predict_proba(train), holdout=holdout)
+
+
+def resolve_day(params: dict[str, Any], model: str) -> str:
+    """The gold day to score: the form's date, else the newest gold day (what the triggering run landed)."""
+    if params.get("date"):
+        return iso_day(params["date"], "date")
+    from evergreen.orchestration.retraining import latest_gold_day
+
+    return latest_gold_day(model)
+
+
+def score(model: str, day: str) -> dict[str, Any]:
+    from evergreen.scoring.batch import score_day
+
+    return score_day(load_spec(model), day)
+
+
+def watch(model: str, day: str, scored: dict[str, Any]) -> dict[str, Any]:
+    """Profile the day's inputs and scores against the scoring version's reference; apply the drift rule."""
+    from evergreen.monitoring import watch_day
+    from evergreen.registry.mlflow_log import download_version_artifact
+    from evergreen.scoring.batch import read_predictions, recent_outcomes
+    from evergreen.training.dataset import gold_root
+
+    spec = load_spec(model)
+    version = str(scored["model_version"])
+    reference = download_version_artifact(spec.name, version, REFERENCE_ARTIFACT)
+    current = _scored_gold(spec, day, read_predictions(spec.name, [day]), gold_root(spec))
+    lookback = days_back(day, spec.drift.performance.lookback_days)
+    outcomes = recent_outcomes(spec, [d for d in lookback if _scored(spec.name, d)])
+    report = watch_day(spec, day, model_version=version, reference=reference, current=current, outcomes=outcomes)
+    return report.to_dict()
+
+
+def _scored(model: str, day: str) -> bool:
+    from evergreen.scoring.batch import read_predictions
+
+    try:
+        return len(read_predictions(model, [day])) > 0
+    except (FileNotFoundError, OSError):
+        return False
+
+
+def _scored_gold(spec, day: str, predictions, root: str):
+    """The day's gold feature columns with the score each row got (joined on the key, never by position)."""
+    import pyarrow.dataset as ds
+
+    gold = ds.dataset(f"{root}/event_date={day}", format="parquet").to_table(
+        columns=[spec.source.key, *spec.features.names]
+    )
+    scores = predictions[[spec.source.key, "score"]]
+    frame = gold.to_pandas().merge(scores, on=spec.source.key, how="inner", validate="one_to_one")
+    if len(frame) != gold.num_rows:
+        raise ValueError(f"{spec.name} {day}: {gold.num_rows} gold rows but {len(frame)} carry a score")
+    return frame
+
+
+def event_id(model: str, version: str, window: str) -> str:
+    """One id per (model, version, window): re-running a day's watch re-publishes the same event, which the
+    ledger then drops as a duplicate."""
+    return re.sub(r"[^A-Za-z0-9_.:-]", "-", f"drift.{model}.v{version}.{window}")[:64]
+
+
+def publish(model: str, report: dict[str, Any]) -> dict[str, Any] | None:
+    """Publish a DriftDetected event when the rule newly fires for this model version.
+
+    Edge-triggered: while a drift persists under the same champion, the daily retraining (cron and new
+    gold) carries on; one event per episode starts the immediate retraining.
+    """
+    if not report["fires"]:
+        return None
+    previous = _previous_window(report.get("history") or [], report["window"])
+    if previous and previous in _fired_windows(model, str(report["model_version"])):
+        return {"published": False, "reason": f"the rule already fired on {previous} for this version"}
+    from evergreen.contracts.drift_event import DriftDetected
+    from evergreen.events.producer import publish_drift
+
+    event = DriftDetected(
+        event_id=event_id(model, report["model_version"], report["window"]),
+        model=model,
+        model_version=str(report["model_version"]),
+        window=report["window"],
+        drifted_features=_drifted(report),
+        rule=report["rule"][:512],
+        detected_at=dt.datetime.now(dt.UTC),
+    )
+    meta = publish_drift(event)
+    return {"published": True, **meta, "window": event.window, "published_at": event.detected_at.isoformat()}
+
+
+def _drifted(report: dict[str, Any]) -> dict[str, float]:
+    """What breached: drifted features, and the prediction / performance signals under their own names."""
+    out = {k: float(v) for k, v in (report.get("drifted_features") or {}).items()}
+    if report.get("prediction_drift") is not None and "prediction" in " ".join(report.get("reasons") or []):
+        out["score"] = float(report["prediction_drift"])
+    perf = report.get("performance") or {}
+    if perf.get("breached") and perf.get("recall") is not None:
+        out["recall_on_known_frauds"] = float(perf["recall"])
+    return out or {"score": float(report.get("prediction_drift") or 0.0)}
+
+
+def _fired_windows(model: str, version: str) -> list[str]:
+    from evergreen.monitoring import reports
+
+    return sorted(
+        str(r["window_day"])[:10] for r in reports(model) if r["fires"] and str(r["model_version"]) == version
+    )
+
+
+def _previous_window(history: list[dict], window: str) -> str | None:
+    days = sorted(str(w["window"])[:10] for w in history)
+    earlier = [d for d in days if d < window]
+    return earlier[-1] if earlier else None

@@ -1,0 +1,101 @@
+"""Bronze -> silver: one rule set, stated once.
+
+Every bronze row gets either no reason (it goes to silver) or exactly one quarantine reason (the first
+rule it breaks, in the order below). Null policy:
+
+- key columns (transaction_id, event_time, customer_id, merchant_id) null -> quarantine `null_<col>`;
+- `amount` null -> quarantine `null_amount`; outside the contract range -> `amount_out_of_range`;
+- `currency` null or not allowed -> `unknown_currency` (an amount without a currency is meaningless);
+- `channel`, `device`, `country`, `category` null -> filled with "unknown" (a missing device tells the
+  model something; dropping the payment would lose a real transaction); a non-null value outside the
+  allowed list -> quarantine `unknown_<col>` (category has no closed list: merchants add categories);
+- `event_time` on another day than its batch -> `event_time_outside_batch_day` (late data is
+  re-landed in its own day's drop, never smeared into this one);
+- a JSON line that did not parse -> `malformed_record`;
+- among the rows left, duplicate `transaction_id`s: the first by (event_time, every other column) is kept,
+  the rest -> `duplicate_transaction_id`.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from evergreen.contracts import data_contract
+from evergreen.pipeline.transforms.ingest import CORRUPT
+from evergreen.pipeline.transforms.quarantine import REASON
+
+UNKNOWN = "unknown"
+FILLED = ("channel", "device", "country", "category")
+SILVER_COLUMNS = [
+    *data_contract.names(data_contract.TRANSACTION_COLUMNS),
+    data_contract.SOURCE_FILE,
+    data_contract.BATCH_ID,
+    "event_date",
+]
+
+
+def _rules(contract: tuple[data_contract.Column, ...]) -> list[tuple[F.Column, str]]:
+    rules: list[tuple[F.Column, str]] = [(F.col(CORRUPT).isNotNull(), "malformed_record")]
+    rules += [(F.col(c.name).isNull(), f"null_{c.name}") for c in contract if c.key]
+    rules.append((F.to_date("event_time") != F.col("event_date"), "event_time_outside_batch_day"))
+    amount = data_contract.column(contract, "amount")
+    rules.append((F.col("amount").isNull(), "null_amount"))
+    rules.append((~F.col("amount").between(amount.min_value, amount.max_value), "amount_out_of_range"))
+    rules.append((~F.coalesce(F.col("currency").isin(*data_contract.CURRENCIES), F.lit(False)), "unknown_currency"))
+    for c in contract:
+        if c.allowed and c.name in FILLED:
+            rules.append((F.col(c.name).isNotNull() & ~F.col(c.name).isin(*c.allowed), f"unknown_{c.name}"))
+    return rules
+
+
+def clean_transactions(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Split one batch of bronze transactions into (silver rows, rejected rows with `_quarantine_reason`)."""
+    reason = F.lit(None).cast("string")
+    for condition, name in reversed(_rules(data_contract.TRANSACTION_COLUMNS)):
+        reason = F.when(condition, F.lit(name)).otherwise(reason)
+    checked = bronze.withColumn(REASON, reason)
+
+    # Deterministic pick among duplicates: rows that broke no rule first (a valid copy never loses to a
+    # rejected one), then by every business column, so a re-run keeps the same row.
+    order = [
+        F.col(REASON).isNull().desc(),
+        F.col("event_time").asc_nulls_last(),
+        *[F.col(c).asc_nulls_last() for c in SILVER_COLUMNS],
+    ]
+    rank = F.row_number().over(Window.partitionBy("transaction_id").orderBy(*order))
+    checked = checked.withColumn(
+        REASON,
+        F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_transaction_id")).otherwise(F.col(REASON)),
+    )
+
+    silver = checked.filter(F.col(REASON).isNull()).select(
+        *[F.coalesce(F.col(c), F.lit(UNKNOWN)).alias(c) if c in FILLED else F.col(c) for c in SILVER_COLUMNS]
+    )
+    rejected = checked.filter(F.col(REASON).isNotNull())
+    return silver, rejected
+
+
+def clean_labels(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Labels: keys must be present and is_fraud 0/1; a transaction labelled twice keeps its latest label."""
+    reason = F.lit(None).cast("string")
+    rules = [(F.col(CORRUPT).isNotNull(), "malformed_record")]
+    rules += [(F.col(c.name).isNull(), f"null_{c.name}") for c in data_contract.LABEL_COLUMNS]
+    rules.append((~F.col("is_fraud").isin(0, 1), "is_fraud_not_0_or_1"))
+    for condition, name in reversed(rules):
+        reason = F.when(condition, F.lit(name)).otherwise(reason)
+    checked = bronze.withColumn(REASON, reason)
+    rank = F.row_number().over(
+        Window.partitionBy("transaction_id").orderBy(F.col("label_time").desc(), F.col("is_fraud").desc())
+    )
+    checked = checked.withColumn(
+        REASON,
+        F.when(F.col(REASON).isNull() & (rank > 1), F.lit("superseded_label")).otherwise(F.col(REASON)),
+    )
+    keep = [
+        *data_contract.names(data_contract.LABEL_COLUMNS),
+        data_contract.SOURCE_FILE,
+        data_contract.BATCH_ID,
+        "label_date",
+    ]
+    return checked.filter(F.col(REASON).isNull()).select(*keep), checked.filter(F.col(REASON).isNotNull())

@@ -1,0 +1,1 @@
+"""Batch scoring of every model's champion."""
