@@ -33,7 +33,6 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +41,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from evergreen.devtools.ports import free_ports
 
 REPO = Path(__file__).resolve().parents[1]
 KAFKA_SH = REPO / "scripts" / "kafka.sh"
@@ -95,22 +96,6 @@ with DAG("{dag_id}", schedule=[drift], max_active_runs=16, catchup=False):
 
 
 # ---- Kafka broker ---------------------------------------------------------------------------------------
-def free_ports(count: int) -> list[int]:
-    """Distinct free loopback ports, never the developer's broker (9092/9093)."""
-    held, ports = [], []
-    try:
-        while len(ports) < count:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            held.append(s)  # keep it bound so the next bind gets another port
-            if s.getsockname()[1] not in (9092, 9093):
-                ports.append(s.getsockname()[1])
-    finally:
-        for s in held:
-            s.close()
-    return ports
-
-
 def kafka(cmd: str, data_dir: Path, port: int, controller_port: int, timeout: float) -> None:
     env = {
         **os.environ,

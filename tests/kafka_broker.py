@@ -9,7 +9,6 @@ that is skipped proves nothing.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 import warnings
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from evergreen.devtools.ports import free_ports
 from tests.service_script import run_service_script
 
 # kafka-python 3.0.12 warns ~200 times on import; half of those are attributed to importlib.resources, which
@@ -28,29 +28,10 @@ with warnings.catch_warnings():
 
 ROOT = Path(__file__).resolve().parents[1]
 KAFKA_SH = ROOT / "scripts" / "kafka.sh"
-RESERVED_PORTS = frozenset({9092, 9093})  # the developer's broker
 
 
 class KafkaBrokerError(RuntimeError):
     """scripts/kafka.sh failed; the message carries its exit code and output."""
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free loopback ports, none of them the developer's 9092/9093."""
-    held: list[socket.socket] = []
-    ports: list[int] = []
-    try:
-        while len(ports) < count:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            held.append(s)  # keep it bound so the next bind gets another port
-            port = s.getsockname()[1]
-            if port not in RESERVED_PORTS:
-                ports.append(port)
-    finally:
-        for s in held:
-            s.close()
-    return ports
 
 
 class KafkaBroker:

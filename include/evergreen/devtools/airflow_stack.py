@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,17 +26,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from evergreen.devtools.ports import free_port
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
 class AirflowStackError(RuntimeError):
     """A component did not start, or died; the message carries the tail of its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kafka_connection(bootstrap: str, group_id: str) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from evergreen.devtools.ports import free_port
+
 
 class MlflowServerError(RuntimeError):
     """The server did not start (the message carries its log's last lines)."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class MlflowServer:
