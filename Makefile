@@ -42,6 +42,15 @@ lint: $(STAMP)  ## ruff check + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+up: setup  ## start PostgreSQL, Kafka, MLflow and Airflow as local services (idempotent); prints URLs and login
+	$(ENV) python -m evergreen.cli up
+
+status: $(STAMP)  ## each local service: pid, port, health, log file; says which are dead
+	$(ENV) python -m evergreen.cli status
+
+down: $(STAMP)  ## stop the local services `make up` started (by process group), leaving no process
+	$(ENV) python -m evergreen.cli down
+
 kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
 	bash scripts/kafka.sh topics evergreen.drift evergreen.drift.dead-letter
@@ -52,8 +61,9 @@ kafka-down:  ## stop it
 bench: setup  ## benchmarks (minutes; not part of the tests)
 	$(ENV) python bench/pipeline_vs_pandas.py
 
-clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and jar cache
+clean:  ## stop the local services, remove run state (lake, Airflow DB, broker data); keeps the venv and jar cache
+	if [ -x $(VENV)/bin/python ]; then $(ENV) python -m evergreen.cli down || true; fi
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db demo test lint kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db demo test lint up status down kafka-up kafka-down bench clean

@@ -1,9 +1,12 @@
-"""The `evergreen` command: demo, generate, run-day, status, champion, rollback.
+"""The `evergreen` command: up, status, down, replay, demo, generate, run-day, lake, champion, rollback.
 
+evergreen up                         # PostgreSQL, Kafka, MLflow, Airflow as local services (idempotent)
+evergreen status                     # each service: pid, port, health, log; exit 1 if any is not healthy
+evergreen down                       # stop what `up` started
 evergreen demo                       # 30 days: a broken batch, a champion, drift, a Kafka event, a retraining
 evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
 evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
-evergreen status                     # rows per layer, gates per day
+evergreen lake                       # rows per layer, gates per day
 """
 
 from __future__ import annotations
@@ -54,7 +57,47 @@ def cmd_run_day(args) -> int:
     return 0 if result["state"] == "success" else 1
 
 
-# ---- status ----------------------------------------------------------------------------------------------
+# ---- the local stack: up, status, down ---------------------------------------------------------------------
+def cmd_up(args) -> int:
+    from evergreen.devtools.stack import LocalStack, StackError, status_table
+
+    stack = LocalStack()
+    try:
+        health = stack.up()
+    except StackError as e:
+        print(f"[up] FAILED: {e}", file=sys.stderr)
+        return 1
+    bad = [h for h in health if not h.healthy]
+    if bad:
+        print(status_table(health))
+        return 1
+    for line in stack.login_lines():
+        print(line)
+    return 0
+
+
+def cmd_stack_status(args) -> int:
+    from evergreen.devtools.stack import LocalStack, status_table
+
+    health = LocalStack().status()
+    if args.json:
+        print(json.dumps([h.row() for h in health]))
+    else:
+        print(status_table(health))
+    dead = [h.name for h in health if not h.healthy]
+    if dead and not args.json:
+        print(f"not healthy: {', '.join(dead)} (`make up` restarts them)")
+    return 1 if dead else 0
+
+
+def cmd_down(args) -> int:
+    from evergreen.devtools.stack import LocalStack
+
+    LocalStack().down()
+    return 0
+
+
+# ---- lake status -----------------------------------------------------------------------------------------
 def cmd_status(args) -> int:
     from evergreen.common.console import table
     from evergreen.storage.inventory import DAY_COLUMNS, partition_counts, summarize
@@ -121,8 +164,16 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--date", required=True)
     r.set_defaults(func=cmd_run_day)
 
-    s = sub.add_parser("status", help="rows per layer and gate outcomes")
+    s = sub.add_parser("lake", help="rows per layer and gate outcomes")
     s.set_defaults(func=cmd_status)
+
+    up = sub.add_parser("up", help="start PostgreSQL, Kafka, MLflow and Airflow as local services (idempotent)")
+    up.set_defaults(func=cmd_up)
+    st = sub.add_parser("status", help="the local services: pid, port, health, log file")
+    st.add_argument("--json", action="store_true", help="one JSON list instead of the table")
+    st.set_defaults(func=cmd_stack_status)
+    dn = sub.add_parser("down", help="stop the local services `up` started")
+    dn.set_defaults(func=cmd_down)
 
     d = sub.add_parser("demo", help="the daily loop on embedded defaults")
     d.add_argument("--days", type=int, default=30, help="14 normal days, then the drift scenario")

@@ -64,10 +64,13 @@ class AirflowStack:
     # on one machine would fight over them.
     log_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # The metadata DB; SQLite in the home unless given (`make up` uses PostgreSQL).
+    sql_alchemy_conn: str | None = None
+    heartbeat_bound_s: float = 30
 
     @property
     def db_url(self) -> str:
-        return f"sqlite:///{self.home / 'airflow.db'}"
+        return self.sql_alchemy_conn or f"sqlite:///{self.home / 'airflow.db'}"
 
     @property
     def api_url(self) -> str:
@@ -114,6 +117,12 @@ class AirflowStack:
             raise AirflowStackError(f"airflow db migrate failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
     def start_component(self, name: str) -> None:
+        # A dead component's group may live on (a killed scheduler's log server and workers): stop it
+        # first, or the new one's log server fails with "address already in use".
+        old = self.procs.pop(name, None)
+        if old is not None:
+            old.poll()
+            _kill_group(old.pid)
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it for its lifetime
         self.procs[name] = subprocess.Popen(
             [self._airflow(), name],
@@ -231,8 +240,32 @@ class AirflowStack:
         return bool(rows) and not rows[0]["is_paused"] and not rows[0]["is_stale"]
 
     def watchers_ready(self, count: int = 1) -> bool:
-        """The triggerer runs `count` asset watchers' triggers."""
-        rows = self.query("SELECT count(*) AS n FROM trigger WHERE triggerer_id IS NOT NULL")
+        """A live triggerer, whose own job beat within the bound, runs `count` asset watchers' triggers.
+
+        Asks the live process: a trigger row assigned to a dead triggerer's job (the row stays for a while)
+        does not count."""
+        if not self.alive("triggerer"):
+            return False
+        from evergreen.devtools import processes
+
+        since = processes.start_time(self.procs["triggerer"].pid) or 0
+        jobs = self.query(
+            "SELECT id, state, start_date, latest_heartbeat FROM job WHERE job_type = 'TriggererJob' "
+            "ORDER BY id DESC LIMIT 5"
+        )
+        now = dt.datetime.now(dt.UTC)
+        live = [
+            j["id"]
+            for j in jobs
+            if j["state"] == "running"
+            and j["start_date"] is not None
+            and j["latest_heartbeat"] is not None
+            and _utc(j["start_date"]).timestamp() >= since - 5
+            and (now - _utc(j["latest_heartbeat"])).total_seconds() <= self.heartbeat_bound_s
+        ]
+        if not live:
+            return False
+        rows = self.query("SELECT count(*) AS n FROM trigger WHERE triggerer_id = :j", j=live[0])
         return bool(rows) and rows[0]["n"] >= count
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
@@ -266,6 +299,25 @@ class AirflowStack:
         raise AirflowStackError(
             f"timed out after {timeout:.0f} s waiting for {what}\n" + "\n".join(self.log_tail(n) for n in self.procs)
         )
+
+
+def _utc(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _kill_group(group_id: int) -> None:
+    """SIGKILL what is left of a process group whose leader we started (and has died)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(group_id, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group_id, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.1)
 
 
 def wait_finished(stack: AirflowStack, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:

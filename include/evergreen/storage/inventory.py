@@ -16,7 +16,7 @@ from evergreen.config import Settings, settings
 from evergreen.storage.lake_names import batch_id
 from evergreen.storage.step_reports import report_path
 
-# The columns of a day's row in `summarize` (and of `evergreen status`), in reading order.
+# The columns of a day's row in `summarize` (and of `evergreen lake`), in reading order.
 DAY_COLUMNS = ("day", "landing", "bronze", "silver", "quarantine", "gold", "raw_contract", "clean_quality")
 
 
