@@ -28,6 +28,7 @@ RUN_START_S = 60  # the acceptance bound: a published event has its run within t
 def loop(kafka_broker, tmp_path_factory):
     from evergreen.contracts.model_spec import SPECS_DIR
     from evergreen.devtools.airflow_stack import AirflowStack, kafka_connection, wait_finished
+    from evergreen.devtools.checkout import checkout
     from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.events.producer import ensure_topics
 
@@ -39,7 +40,7 @@ def loop(kafka_broker, tmp_path_factory):
         (specs / f"{name}.yaml").write_text(text)
     dags = root / "dags"
     dags.mkdir()
-    shutil.copy(config.REPO_ROOT / "dags" / "retrain.py", dags / "retrain.py")
+    shutil.copy(checkout() / "dags" / "retrain.py", dags / "retrain.py")
 
     group = f"evergreen-e2e-{uuid.uuid4().hex[:8]}"
     env = {
