@@ -5,21 +5,29 @@ from __future__ import annotations
 import datetime as dt
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, spark_job
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, gold_features_asset, gold_written, spark_job
 
 DOC = """
 ### ingest_daily
 Lands one day of e-commerce transactions (CSV + JSON Lines drops, plus the customers and merchants
 tables) and turns it into model-ready features: **bronze** (typed, lineage) -> **raw contract gate**
 (Great Expectations) -> **silver** (de-duplicated, null policy, bad rows to quarantine) -> **clean quality
-gate** -> **gold features** (point-in-time correct), which emits the `gold/features` asset.
+gate** -> **gold features** (point-in-time correct), which emits the `gold/features` asset with the day it
+wrote (`extra.days`): `score_and_watch` scores exactly those days, `retrain` trains on the new gold.
+
+**Schedule:** 00:30 UTC for the day that just ended: the run at D+1 00:30 has the data interval
+[D 00:30, D+1 00:30) and ingests day D. **Backfill** (UI "Backfill" or `airflow backfill create --dag-id
+ingest_daily --from-date 2026-01-02 --to-date 2026-01-05`): one run per day, logical date D 00:30 ingests
+day D; running it again re-processes the same days (writes are per-day swaps).
 
 **Owner:** data platform (`evergreen-data-platform`). **Manual run:** pick a `date`; `landing` reads
 another drop folder (local path or `s3a://`) instead of the default one.
 
 **When it fails**
+- `resolve_day` failed "nothing landed": the day's drop folder is missing or empty (fails at once, no
+  retries, everyone is notified). Land the files, then clear the run.
 - `gate_raw` failed: the day's files broke the contract (renamed/missing column, null burst, unknown
   codes). The whole batch is in `quarantine/transactions/batch_id=transactions-<date>/` with
   `_gate_result.json` and a Data Docs link; nothing downstream changed. Fix or re-land the files, then
@@ -34,7 +42,9 @@ another drop folder (local path or `s3a://`) instead of the default one.
 
 @dag(
     dag_id="ingest_daily",
-    schedule="30 0 * * *",
+    # A data interval of one day ending at 00:30 (Airflow 3 turns a bare cron string into a trigger
+    # timetable whose interval is empty: the day would be the one that has just begun).
+    schedule=CronDataIntervalTimetable("30 0 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
@@ -59,10 +69,18 @@ another drop folder (local path or `s3a://`) instead of the default one.
 )
 def ingest_daily():
     @task
-    def resolve_day(params=None, data_interval_start=None, logical_date=None) -> str:
+    def resolve_day(params=None, data_interval_start=None, data_interval_end=None, logical_date=None) -> str:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from evergreen.orchestration.dagkit import landed_files
         from evergreen.orchestration.dagkit import resolve_day as resolve
 
-        return resolve(params or {}, data_interval_start, logical_date)
+        params = params or {}
+        day = resolve(params, data_interval_start, logical_date, data_interval_end)
+        drop, files = landed_files(day, params.get("landing"))
+        if files == []:  # a retry in minutes will not make an upstream drop appear: fail now, tell people
+            raise AirflowFailException(f"nothing landed for {day} under {drop}: land the files, then clear this run")
+        return day
 
     day = resolve_day()
 
@@ -92,7 +110,7 @@ def ingest_daily():
 
         return check_gate(day, "clean")
 
-    features = spark("features", outlets=[Asset(name="gold_features", uri=GOLD_FEATURES_URI)])
+    features = spark("features", outlets=[gold_features_asset()], post_execute=gold_written)
 
     day >> ingest >> gate_raw(day) >> clean >> gate_clean(day) >> features
 

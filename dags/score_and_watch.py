@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, gold_features_asset
 
 DOC = """
 ### score_and_watch
-Runs when `ingest_daily` lands new gold features. The **champion** (loaded from the MLflow registry, never
-from a file) scores the day into `predictions/<model>/event_date=<day>/`, the model version on every row.
+Runs when `ingest_daily` lands new gold features, for exactly the days its asset events name (several
+events in one run: each day once, oldest first). The **champion** (loaded from the MLflow registry, never
+from a file) scores each day into `predictions/<model>/event_date=<day>/`, the model version on every row.
 Then the day's inputs and scores are profiled with whylogs and compared with the **reference profile** stored
 with that model version: Hellinger distance per feature, prediction drift, and recall on the frauds whose
 labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/specs/<model>.yaml`: thresholds,
@@ -20,7 +21,8 @@ k of the last n windows) decides; the report goes to the `drift_reports` table a
 to Kafka and the `retrain` DAG starts at once (its drift watcher runs in the triggerer).
 
 **Owner:** data platform (`evergreen-data-platform`). **Manual run:** set `date` to re-score and re-watch a
-day (idempotent: the day's predictions and report are replaced; a re-published event has the same id).
+day (empty: the newest gold day; idempotent: the day's predictions and report are replaced; a
+re-published event has the same id).
 
 **When it fails**
 - `score` "has no champion": no model has been promoted yet; run `retrain`.
@@ -34,7 +36,7 @@ day (idempotent: the day's predictions and report are replaced; a re-published e
 
 @dag(
     dag_id="score_and_watch",
-    schedule=[Asset(name="gold_features", uri=GOLD_FEATURES_URI)],
+    schedule=[gold_features_asset()],
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
@@ -48,37 +50,37 @@ day (idempotent: the day's predictions and report are replaced; a re-published e
             type=["null", "string"],
             format="date",
             title="Day",
-            description="YYYY-MM-DD; empty = the newest gold day",
+            description="YYYY-MM-DD; empty = the days the triggering gold events wrote (manual: the newest)",
         ),
     },
 )
 def score_and_watch():
     @task
-    def resolve_day(params=None) -> str:
-        from evergreen.orchestration.score_and_watch import resolve_day as day_to_watch
+    def resolve_days(params=None, triggering_asset_events=None) -> list[str]:
+        from evergreen.orchestration.score_and_watch import asset_events, resolve_days
 
-        return day_to_watch(dict(params or {}), model=params["model"])
-
-    @task
-    def score(day: str, params=None) -> dict:
-        from evergreen.orchestration.score_and_watch import score as score_day
-
-        return score_day(params["model"], day)
+        return resolve_days(dict(params or {}), params["model"], asset_events(triggering_asset_events))
 
     @task
-    def watch(day: str, scored: dict, params=None) -> dict:
-        from evergreen.orchestration.score_and_watch import watch as watch_day
+    def score(days: list[str], params=None) -> list[dict]:
+        from evergreen.orchestration.score_and_watch import score
 
-        return watch_day(params["model"], day, scored)
+        return [score(params["model"], day) for day in days]
 
     @task
-    def publish(report: dict, params=None) -> dict | None:
-        from evergreen.orchestration.score_and_watch import publish as publish_drift
+    def watch(days: list[str], scored: list[dict], params=None) -> list[dict]:
+        from evergreen.orchestration.score_and_watch import watch
 
-        return publish_drift(params["model"], report)
+        return [watch(params["model"], day, s) for day, s in zip(days, scored, strict=True)]
 
-    day = resolve_day()
-    publish(watch(day, score(day)))
+    @task
+    def publish(reports: list[dict], params=None) -> list[dict | None]:
+        from evergreen.orchestration.score_and_watch import publish
+
+        return [publish(params["model"], report) for report in reports]
+
+    days = resolve_days()
+    publish(watch(days, score(days)))
 
 
 score_and_watch()

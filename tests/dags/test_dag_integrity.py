@@ -89,6 +89,8 @@ def test_ingest_daily_structure(dagbag):
     outlets = [a.uri for a in dag.get_task("features").outlets]
     assert outlets == ["evergreen://gold/features"]
     assert dag.max_active_runs == 1
+    # The interval is the day that ended (a bare cron string would give a zero-length trigger interval).
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
 def test_retrain_structure_and_schedule(dagbag):
@@ -115,7 +117,7 @@ def test_retrain_structure_and_schedule(dagbag):
 
 def test_score_and_watch_structure_and_schedule(dagbag):
     dag = dagbag.dags["score_and_watch"]
-    assert set(dag.task_ids) == {"resolve_day", "score", "watch", "publish"}
+    assert set(dag.task_ids) == {"resolve_days", "score", "watch", "publish"}
     assert dag.get_task("score").downstream_task_ids == {"watch"}
     assert dag.get_task("watch").downstream_task_ids == {"publish"}
     # After ingest_daily, by asset: new gold features start it.

@@ -37,6 +37,45 @@ DRIFT_EVENTS_URI = "evergreen://events/drift"
 DRIFT_CONNECTION = "kafka_drift"
 
 
+def gold_features_asset():
+    """The gold features asset: ingest_daily's outlet; score_and_watch and retrain are scheduled on it."""
+    from airflow.sdk import Asset
+
+    return Asset(name="gold_features", uri=GOLD_FEATURES_URI)
+
+
+def gold_written(context, result=None) -> None:
+    """`features`' post-execute hook: its asset event says which day it wrote, so each consumer works on
+    exactly the days that landed (a five-day backfill is five events, each naming its day)."""
+    day = context["ti"].xcom_pull(task_ids="resolve_day")
+    context["outlet_events"][gold_features_asset()].extra = {"day": day, "days": [day], "run_id": context["run_id"]}
+
+
+def event_days(events: list[dict]) -> list[str]:
+    """The days a list of gold asset events wrote (`extra.days`, or `extra.day`), each once, in order."""
+    from evergreen.common.days import iso_day
+
+    days: set[str] = set()
+    for e in events:
+        extra = e.get("extra") or {}
+        named = extra.get("days") or ([extra["day"]] if extra.get("day") else [])
+        days.update(iso_day(d, "asset event extra.days") for d in named)
+    return sorted(days)
+
+
+def landed_files(day: str, landing: str | None = None) -> tuple[str, list[str] | None]:
+    """The day's drop and the files in it; None for an object store (ingest's Spark job checks those)."""
+    from pathlib import Path
+
+    from evergreen.config import settings
+
+    drop = landing or f"{settings().layer('landing', 'transactions')}/{day}"
+    if "://" in drop and not drop.startswith("file://"):
+        return drop, None
+    folder = Path(drop.removeprefix("file://"))
+    return drop, sorted(p.name for p in folder.glob("*") if p.suffix in (".csv", ".jsonl", ".json"))
+
+
 def drift_events_asset():
     """The asset drift events land on: one watcher, one topic, one consumer group for every model.
 
@@ -63,15 +102,22 @@ def spark_job() -> str:
     return application_path()
 
 
-def resolve_day(params: dict, data_interval_start: dt.datetime | None, logical_date: dt.datetime | None) -> str:
-    """The day a run processes: the form's date, else the interval that just closed, else yesterday."""
+def resolve_day(
+    params: dict,
+    data_interval_start: dt.datetime | None,
+    logical_date: dt.datetime | None,
+    data_interval_end: dt.datetime | None = None,
+) -> str:
+    """The day a run processes: the form's date, else the day-long data interval that just closed (its
+    start's day: ingest_daily's timetable gives the run at D+1 00:30 the interval [D 00:30, D+1 00:30)),
+    else the day before the run's moment (a zero-length interval, as a trigger timetable gives)."""
     if params.get("date"):
         from evergreen.common.days import iso_day
 
         return iso_day(params["date"], "date")
-    if data_interval_start is not None:
+    if data_interval_start is not None and data_interval_end is not None and data_interval_end > data_interval_start:
         return data_interval_start.date().isoformat()
-    anchor = logical_date or dt.datetime.now(dt.UTC)
+    anchor = data_interval_end or logical_date or dt.datetime.now(dt.UTC)
     return (anchor.date() - dt.timedelta(days=1)).isoformat()
 
 

@@ -20,13 +20,20 @@ class RetrainRefusedError(ValueError):
     """A run that must not go ahead (a forced promotion with nobody named, no gold yet)."""
 
 
+class NoGoldYetError(RetrainRefusedError):
+    """The lake has no gold for the model yet: a person who asks is told; an automatic run skips."""
+
+
+AUTOMATIC_RUN_TYPES = ("scheduled", "asset_triggered")
+
+
 def latest_gold_day(spec_name: str = "fraud") -> str:
     from evergreen.storage.inventory import partition_counts
 
     spec = load_spec(spec_name)
     days = partition_counts(spec.source.layer, spec.source.table, "event_date")
     if not days:
-        raise RetrainRefusedError(f"no gold/{spec.source.table} partitions yet: run ingest_daily first")
+        raise NoGoldYetError(f"no gold/{spec.source.table} partitions yet: run ingest_daily first")
     return max(days)
 
 
@@ -104,7 +111,16 @@ def plan_models(
     asked += [e["model"] for e in ledger.pending() if e["model"] not in asked]
     plans, skipped = [], {}
     for model in dict.fromkeys(asked):
-        planned = plan({**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events)
+        try:
+            planned = plan(
+                {**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events
+            )
+        except NoGoldYetError as e:
+            if run_type not in AUTOMATIC_RUN_TYPES:
+                raise
+            # The daily tick on a fresh stack (nothing ingested yet): nothing to train, nothing broken.
+            skipped[model] = {"reason": str(e), "covered_events": []}
+            continue
         done = cooldown_run(planned)
         if done:
             # Same data already trained: the events it would take are covered by that training.

@@ -30,13 +30,28 @@ def reference_profile(spec, data, scorer) -> bytes:
     return build_reference(spec, train, scorer.predict_proba(train), holdout=holdout)
 
 
-def resolve_day(params: dict[str, Any], model: str) -> str:
-    """The gold day to score: the form's date, else the newest gold day (what the triggering run landed)."""
+def asset_events(triggering_asset_events) -> list[dict[str, Any]]:
+    """Airflow's triggering events as plain dicts (`asset` uri, `extra`)."""
+    return [
+        {"asset": getattr(asset, "uri", str(asset)), "extra": dict(e.extra or {})}
+        for asset, events in (triggering_asset_events or {}).items()
+        for e in events
+    ]
+
+
+def resolve_days(params: dict[str, Any], model: str, events: list[dict[str, Any]] | None = None) -> list[str]:
+    """The gold days to score, each once, oldest first: the form's date; else the days the triggering gold
+    events wrote; else (a manual run with no date, or events from an older producer) the newest gold day."""
     if params.get("date"):
-        return iso_day(params["date"], "date")
+        return [iso_day(params["date"], "date")]
+    from evergreen.orchestration.dagkit import event_days
+
+    days = event_days(events or [])
+    if days:
+        return days
     from evergreen.orchestration.retraining import latest_gold_day
 
-    return latest_gold_day(model)
+    return [latest_gold_day(model)]
 
 
 def score(model: str, day: str) -> dict[str, Any]:
