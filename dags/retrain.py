@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset, training_params
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, drift_events_asset, gold_watched_asset, training_params
 
 DOC = """
 ### retrain
 Trains an XGBoost **challenger** on the latest mature gold features (the model spec
 `include/evergreen/specs/<model>.yaml` says which features, which days, which metric), logs it to MLflow
 with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
-holdout. Runs daily at 03:00 UTC, whenever `ingest_daily` lands new gold features, and at once when
+holdout. Runs daily at 03:00 UTC, whenever new gold features have been scored and watched (`gold/watched`,
+after `ingest_daily` -> `score_and_watch`: it knows whether the day drifted), and at once when
 `score_and_watch` publishes a `DriftDetected` event to Kafka (the `drift_events` asset's watcher runs in the
 triggerer). A drift-triggered run retrains the models its events name; the spec's cooldown keeps one day's
 data from training twice, and the event ledger (`drift_events` table) records which run took which event:
@@ -41,7 +42,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     dag_id="retrain",
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"),
-        assets=Asset(name="gold_features", uri=GOLD_FEATURES_URI) | drift_events_asset(),
+        assets=gold_watched_asset() | drift_events_asset(),
     ),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,

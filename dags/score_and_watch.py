@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, gold_features_asset
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, gold_features_asset, gold_watched_asset
 
 DOC = """
 ### score_and_watch
@@ -18,7 +18,8 @@ with that model version: Hellinger distance per feature, prediction drift, and r
 labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/specs/<model>.yaml`: thresholds,
 k of the last n windows) decides; the report goes to the `drift_reports` table and an HTML page under
 `$EVERGREEN_HOME/reports/drift/<model>/<day>.html`. When the rule newly fires, a `DriftDetected` event goes
-to Kafka and the `retrain` DAG starts at once (its drift watcher runs in the triggerer).
+to Kafka and the `retrain` DAG starts at once (its drift watcher runs in the triggerer). Last, `publish`
+emits the `gold/watched` asset naming the days watched: the daily retraining follows it.
 
 **Owner:** data platform (`evergreen-data-platform`). **Manual run:** set `date` to re-score and re-watch a
 day (empty: the newest gold day; idempotent: the day's predictions and report are replaced; a
@@ -73,11 +74,17 @@ def score_and_watch():
 
         return [watch(params["model"], day, s) for day, s in zip(days, scored, strict=True)]
 
-    @task
-    def publish(reports: list[dict], params=None) -> list[dict | None]:
+    @task(outlets=[gold_watched_asset()])
+    def publish(reports: list[dict], params=None, outlet_events=None) -> list[dict | None]:
         from evergreen.orchestration.score_and_watch import publish
 
-        return [publish(params["model"], report) for report in reports]
+        published = [publish(params["model"], report) for report in reports]
+        outlet_events[gold_watched_asset()].extra = {
+            "model": params["model"],
+            "days": [r["window"] for r in reports],
+            "fired": [r["window"] for r in reports if r["fires"]],
+        }
+        return published
 
     days = resolve_days()
     publish(watch(days, score(days)))

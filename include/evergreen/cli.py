@@ -3,6 +3,7 @@
 evergreen up                         # PostgreSQL, Kafka, MLflow, Airflow as local services (idempotent)
 evergreen status                     # each service: pid, port, health, log; exit 1 if any is not healthy
 evergreen down                       # stop what `up` started
+evergreen replay --start 2026-01-15 --days 8 --scenario price_inflation@2026-01-16   # days through the stack
 evergreen demo                       # 30 days: a broken batch, a champion, drift, a Kafka event, a retraining
 evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
 evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
@@ -90,6 +91,20 @@ def cmd_stack_status(args) -> int:
     return 1 if dead else 0
 
 
+def cmd_replay(args) -> int:
+    from evergreen.devtools.replay import replay
+
+    out = replay(
+        dt.date.fromisoformat(args.start),
+        args.days,
+        rows_per_day=args.rows_per_day,
+        seed=args.seed,
+        scenarios=_parse_scenarios(args.scenario),
+    )
+    print(json.dumps(out))
+    return 0 if out["ok"] else 1
+
+
 def cmd_down(args) -> int:
     from evergreen.devtools.stack import LocalStack
 
@@ -172,6 +187,13 @@ def main(argv: list[str] | None = None) -> int:
     st = sub.add_parser("status", help="the local services: pid, port, health, log file")
     st.add_argument("--json", action="store_true", help="one JSON list instead of the table")
     st.set_defaults(func=cmd_stack_status)
+    rp = sub.add_parser("replay", help="land each day's files and run ingest_daily for it on the running stack")
+    rp.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    rp.add_argument("--days", type=int, default=1)
+    rp.add_argument("--rows-per-day", type=int, default=20_000)
+    rp.add_argument("--seed", type=int, default=7)
+    rp.add_argument("--scenario", action="append", default=[], metavar="NAME@YYYY-MM-DD")
+    rp.set_defaults(func=cmd_replay)
     dn = sub.add_parser("down", help="stop the local services `up` started")
     dn.set_defaults(func=cmd_down)
 

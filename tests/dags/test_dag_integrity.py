@@ -102,10 +102,10 @@ def test_retrain_structure_and_schedule(dagbag):
     assert dag.get_task("retrain_model.challenge").downstream_task_ids == {"retrain_model.settle"}
     # A failed training still settles: its drift events go back to the queue.
     assert dag.get_task("retrain_model.settle").trigger_rule == "all_done"
-    # A cron tick, new gold features or a drift event starts it (AssetOrTimeSchedule over gold | drift).
+    # A cron tick, watched gold or a drift event starts it (AssetOrTimeSchedule over watched gold | drift).
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assets = {a.uri: a for a in dag.timetable.asset_condition.objects}
-    assert set(assets) == {"evergreen://gold/features", "evergreen://events/drift"}
+    assert set(assets) == {"evergreen://gold/watched", "evergreen://events/drift"}
     assert type(dag.timetable.asset_condition).__name__ == "AssetAny"  # either, not both
     (watcher,) = assets["evergreen://events/drift"].watchers
     classpath, kwargs = watcher.trigger.serialize()
@@ -123,6 +123,8 @@ def test_score_and_watch_structure_and_schedule(dagbag):
     # After ingest_daily, by asset: new gold features start it.
     assets = [a.uri for a in dag.timetable.asset_condition.objects]
     assert assets == ["evergreen://gold/features"]
+    # ...and tells the daily retraining when a day has been watched (after any drift event went out).
+    assert [a.uri for a in dag.get_task("publish").outlets] == ["evergreen://gold/watched"]
     assert dag.max_active_runs == 1
     assert {"model", "date"} <= set(dag.params)
 

@@ -117,7 +117,7 @@ def drift_loop(args, days: list[str], log_dir: Path) -> dict[str, Any]:
     from evergreen.devtools.airflow_stack import AirflowStack, free_port, kafka_connection, wait_finished
     from evergreen.devtools.dag_runs import output_to
     from evergreen.events.producer import ensure_topics
-    from evergreen.orchestration.dagkit import GOLD_FEATURES_URI
+    from evergreen.orchestration.dagkit import GOLD_WATCHED_URI
     from evergreen.orchestration.score_and_watch import publish, score, watch
     from evergreen.pipeline.spark import spark_session
     from evergreen.pipeline.steps import backfill
@@ -182,7 +182,7 @@ def drift_loop(args, days: list[str], log_dir: Path) -> dict[str, Any]:
         # The drifted days' labels have matured by now: new gold (what ingest_daily's outlet emits) starts
         # the retraining that can learn the new pattern.
         before = {r["run_id"] for r in stack.runs("retrain")}
-        stack.post_asset_event(GOLD_FEATURES_URI, {"day": days[-1], "from": "evergreen demo"})
+        stack.post_asset_event(GOLD_WATCHED_URI, {"days": [days[-1]], "from": "evergreen demo"})
         run = stack.wait_until(
             lambda: next((r for r in stack.runs("retrain") if r["run_id"] not in before), None), 120, "the retrain run"
         )

@@ -33,6 +33,9 @@ DEFAULT_ARGS = {
 
 GOLD_FEATURES_URI = "evergreen://gold/features"
 DRIFT_EVENTS_URI = "evergreen://events/drift"
+# Gold that score_and_watch has scored and watched (its drift verdict, and any event, already out): the daily
+# retraining follows it, so it knows whether the day drifted and never races the drift event it would cover.
+GOLD_WATCHED_URI = "evergreen://gold/watched"
 # The drift watcher's Kafka connection (AIRFLOW_CONN_KAFKA_DRIFT): its own consumer group, manual commits.
 DRIFT_CONNECTION = "kafka_drift"
 
@@ -42,6 +45,13 @@ def gold_features_asset():
     from airflow.sdk import Asset
 
     return Asset(name="gold_features", uri=GOLD_FEATURES_URI)
+
+
+def gold_watched_asset():
+    """score_and_watch's outlet: the days it watched; retrain is scheduled on it (and on drift events)."""
+    from airflow.sdk import Asset
+
+    return Asset(name="gold_watched", uri=GOLD_WATCHED_URI)
 
 
 def gold_written(context, result=None) -> None:
