@@ -1,0 +1,224 @@
+"""The daily loop by the scheduler alone, on a running stack (`evergreen up`): `evergreen replay` lands 8 days
+(a drift scenario on the last two) and starts ingest_daily for each through the REST API; everything after
+that happens through assets, Kafka, the triggerer and the scheduler.
+
+Expected: one ingest_daily run and one score_and_watch run per day, each scoring its own day; a drift event
+through Kafka; exactly one retrain run triggered by a drift event; every score_and_watch / retrain run
+started by the scheduler (asset-triggered). Then Airflow's own backfill of ingest_daily over two days runs
+them, and running it again adds nothing.
+
+History (14 days) is backfilled in one Spark session before, and a first champion trained through the
+stack: a young lake's history-window features would drift by construction, so the spec is the demo's copy
+(evergreen.devtools.demo.demo_specs), with the first-champion floor off for this small data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.local_stack import stack_at
+
+HISTORY_START = dt.date(2026, 1, 1)
+HISTORY_DAYS = 14
+REPLAY_DAYS = 8
+ROWS = 3000
+REPLAY_START = HISTORY_START + dt.timedelta(days=HISTORY_DAYS)
+DRIFT_START = REPLAY_START + dt.timedelta(days=REPLAY_DAYS - 2)  # 2 of the last 3 windows: fires on the last day
+DAYS = [(REPLAY_START + dt.timedelta(days=i)).isoformat() for i in range(REPLAY_DAYS)]
+
+pytestmark = pytest.mark.timeout(5400)
+
+
+def _specs() -> Path:
+    from evergreen.devtools.demo import demo_specs
+
+    folder = Path(tempfile.mkdtemp(prefix="evergreen-replay-specs-"))
+    folder.chmod(0o755)
+    demo_specs(folder)
+    spec_file = folder / "specs" / "fraud.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["policy"]["min_pr_auc"] = 0.0  # 3,000 rows a day: the subject is the loop, not the model's quality
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return folder / "specs"
+
+
+HISTORY = f"""
+import datetime as dt, json
+from evergreen.devtools.datagen import generate
+from evergreen.devtools.dag_runs import backfill_days
+from pathlib import Path
+import os
+generate(dt.date.fromisoformat({HISTORY_START.isoformat()!r}), days={HISTORY_DAYS}, rows_per_day={ROWS}, seed=11)
+days = [(dt.date.fromisoformat({HISTORY_START.isoformat()!r}) + dt.timedelta(days=i)).isoformat()
+        for i in range({HISTORY_DAYS})]
+out = backfill_days(days, Path(os.environ["EVERGREEN_HOME"]) / "logs")
+print(json.dumps({{d: r["state"] for d, r in out.items()}}))
+"""
+
+
+@pytest.fixture(scope="module")
+def loop():
+    with stack_at(EVERGREEN_SPECS_DIR=str(_specs())) as stack:
+        stack.cli("up")
+        env = {**stack.env, **{k: v for k, v in stack.state()["env"].items() if k.startswith("EVERGREEN_")}}
+        out = subprocess.run(
+            [sys.executable, "-c", HISTORY], env=env, capture_output=True, text=True, timeout=1800, check=False
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert set(json.loads(out.stdout.splitlines()[-1]).values()) == {"success"}
+        yield stack, env
+
+
+def _airflow(env):
+    """The running stack's Airflow, seen from this process (REST with a token, metadata queries)."""
+    import os
+
+    from evergreen.devtools.stack import LocalStack, StackSettings
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        return LocalStack(StackSettings()).airflow()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _quiet(airflow, dag_ids, settle_s=45, timeout=1800):
+    """Until no run of `dag_ids` is queued or running for `settle_s` seconds."""
+    deadline = time.monotonic() + timeout
+    calm_since = None
+    while time.monotonic() < deadline:
+        busy = [r for d in dag_ids for r in airflow.runs(d) if r["state"] in ("queued", "running")]
+        if busy:
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.monotonic()
+        elif time.monotonic() - calm_since >= settle_s:
+            return
+        time.sleep(3)
+    raise AssertionError(f"runs still active after {timeout} s: {busy}")
+
+
+def _xcom(airflow, dag_id, run_id, task_id):
+    rows = airflow.query(
+        "SELECT value FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t AND key = 'return_value'",
+        d=dag_id,
+        r=run_id,
+        t=task_id,
+    )
+    value = rows[0]["value"]
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
+    stack, env = loop
+    airflow = _airflow(env)
+
+    # A first champion, trained by the stack (a person's manual run, through the API).
+    run = airflow.api(
+        "POST", "/api/v2/dags/retrain/dagRuns", {"logical_date": None, "conf": {"as_of": DAYS[0]}}, token=""
+    )
+    from evergreen.devtools.replay import wait_run
+
+    first = wait_run(airflow, "retrain", run["dag_run_id"], 1200)
+    assert first["state"] == "success", airflow.task_states("retrain", run["dag_run_id"])
+
+    out = stack.cli(
+        "replay",
+        "--start",
+        DAYS[0],
+        "--days",
+        str(REPLAY_DAYS),
+        "--rows-per-day",
+        str(ROWS),
+        "--scenario",
+        f"price_inflation@{DRIFT_START.isoformat()}",
+        timeout=4000,
+    )
+    replayed = json.loads(out.stdout.splitlines()[-1])
+    assert replayed["ok"], replayed
+    assert sorted(replayed["days"]) == DAYS
+    _quiet(airflow, ("ingest_daily", "score_and_watch", "retrain"))
+
+    # One ingest_daily run per day (started through the API), each a success.
+    ingest = {r["run_id"]: r for r in airflow.runs("ingest_daily") if r["run_id"].startswith("replay__")}
+    assert sorted(ingest) == [f"replay__{d}" for d in DAYS]
+    assert {r["state"] for r in ingest.values()} == {"success"}
+
+    # One score_and_watch run per day, started by the scheduler on the gold event, scoring its own day.
+    watched = airflow.runs("score_and_watch")
+    assert {r["run_type"] for r in watched} == {"asset_triggered"}
+    assert {r["state"] for r in watched} == {"success"}
+    scored = [_xcom(airflow, "score_and_watch", r["run_id"], "resolve_days") for r in watched]
+    assert scored == [[d] for d in DAYS], scored
+
+    # The drift went through Kafka: an event in the ledger, taken by a run.
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(env["EVERGREEN_EVERGREEN_DB_URL"])
+    with eng.connect() as conn:
+        events = [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM drift_events WHERE model = 'fraud'"))]
+    eng.dispose()
+    assert events, "no drift event reached the ledger"
+    assert {e["status"] for e in events} <= {"consumed", "covered"}, events
+    assert max(str(e["drift_window"])[:10] for e in events) == DAYS[-1]
+
+    # Exactly one retrain run triggered by a drift event; every retrain but the person's first by the scheduler.
+    drift_runs = airflow.query(
+        "SELECT DISTINCT dr.run_id, dr.run_type FROM dag_run dr "
+        "JOIN dagrun_asset_event dae ON dae.dag_run_id = dr.id JOIN asset_event ae ON ae.id = dae.event_id "
+        "JOIN asset a ON a.id = ae.asset_id WHERE dr.dag_id = 'retrain' AND a.uri = 'evergreen://events/drift'"
+    )
+    assert len(drift_runs) == 1, drift_runs
+    assert drift_runs[0]["run_type"] == "asset_triggered"
+    retrains = [r for r in airflow.runs("retrain") if r["run_id"] != run["dag_run_id"]]
+    assert {r["run_type"] for r in retrains} <= {"asset_triggered", "scheduled"}
+    assert {r["state"] for r in retrains} == {"success"}, [(r["run_id"], r["state"]) for r in retrains]
+
+
+def test_airflow_backfill_of_ingest_daily_runs_each_day_and_is_idempotent(loop):
+    stack, env = loop
+    airflow = _airflow(env)
+    days = [HISTORY_START.isoformat(), (HISTORY_START + dt.timedelta(days=1)).isoformat()]
+
+    def backfill() -> subprocess.CompletedProcess:
+        cmd = [
+            str(Path(sys.executable).parent / "airflow"),
+            "backfill",
+            "create",
+            "--dag-id",
+            "ingest_daily",
+            "--from-date",
+            f"{days[0]}T00:00:00+00:00",
+            "--to-date",
+            f"{days[1]}T23:59:59+00:00",
+        ]
+        airflow_env = {**stack.env, **stack.state()["env"]}
+        return subprocess.run(cmd, env=airflow_env, capture_output=True, text=True, timeout=300, check=False)
+
+    first = backfill()
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+
+    def backfill_runs():
+        return [r for r in airflow.runs("ingest_daily") if r["run_type"] == "backfill"]
+
+    airflow.wait_until(lambda: len(backfill_runs()) == 2, 300, "two backfill runs")
+    from evergreen.devtools.replay import wait_run
+
+    for r in backfill_runs():
+        assert wait_run(airflow, "ingest_daily", r["run_id"], 1800)["state"] == "success"
+    assert sorted(_xcom(airflow, "ingest_daily", r["run_id"], "resolve_day") for r in backfill_runs()) == days
+
+    again = backfill()  # the same range again: those days have their runs, nothing new starts
+    time.sleep(20)
+    assert len(backfill_runs()) == 2, again.stdout[-2000:] + again.stderr[-2000:]
