@@ -7,7 +7,14 @@ import datetime as dt
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, gold_features_asset, gold_written, spark_job
+from evergreen.orchestration.dagkit import (
+    DAGRUN_TIMEOUT,
+    DEFAULT_ARGS,
+    Tag,
+    gold_features_asset,
+    gold_written,
+    spark_job,
+)
 
 DOC = """
 ### ingest_daily
@@ -49,6 +56,7 @@ another drop folder (local path or `s3a://`) instead of the default one.
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     tags=[Tag.EVERGREEN, Tag.INGEST, Tag.QUALITY],
     doc_md=DOC,
     params={

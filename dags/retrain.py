@@ -6,7 +6,14 @@ import datetime as dt
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, drift_events_asset, gold_watched_asset, training_params
+from evergreen.orchestration.dagkit import (
+    DAGRUN_TIMEOUT,
+    DEFAULT_ARGS,
+    Tag,
+    drift_events_asset,
+    gold_watched_asset,
+    training_params,
+)
 
 DOC = """
 ### retrain
@@ -48,6 +55,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     tags=[Tag.EVERGREEN, Tag.TRAINING],
     doc_md=DOC,
     params={
@@ -94,7 +102,7 @@ def retrain():
             raise AirflowSkipException(f"nothing to retrain: {planned['skipped']}")
         return planned["plans"]
 
-    @task
+    @task(execution_timeout=dt.timedelta(hours=3))  # a hyper-parameter search may take a while
     def train(planned: dict) -> dict:
         from evergreen.orchestration.retraining import train_challenger
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag
+from evergreen.orchestration.dagkit import DAGRUN_TIMEOUT, DEFAULT_ARGS, Tag
 
 DOC = """
 ### rollback_model
@@ -30,6 +30,7 @@ model page or `evergreen champion`, and run it again.
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     tags=[Tag.EVERGREEN, Tag.TRAINING, Tag.MANUAL],
     doc_md=DOC,
     params={

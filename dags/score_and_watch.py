@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, Tag, gold_features_asset, gold_watched_asset
+from evergreen.orchestration.dagkit import DAGRUN_TIMEOUT, DEFAULT_ARGS, Tag, gold_features_asset, gold_watched_asset
 
 DOC = """
 ### score_and_watch
@@ -42,6 +42,7 @@ re-published event has the same id).
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    dagrun_timeout=DAGRUN_TIMEOUT,
     tags=[Tag.EVERGREEN, Tag.MONITORING],
     doc_md=DOC,
     params={

@@ -1,5 +1,6 @@
 """retrain and rollback_model end to end through Airflow's dag.test(), on a small synthetic gold lake and
-a real MLflow store: a first champion, the cooldown, a forced promotion by a named person, a rollback."""
+a real MLflow store: a first champion, the cooldown, a forced promotion by a named person, a rollback, a
+challenger the policy judges. A real SMTP server on loopback receives what people are told."""
 
 from __future__ import annotations
 
@@ -12,12 +13,25 @@ import sqlalchemy as sa
 
 from evergreen import config
 from tests.paths import DAGS_DIR
+from tests.smtp_server import smtp_server
 
 AS_OF = "2026-03-10"
 
 
 @pytest.fixture(scope="module")
-def lake(airflow_db, tmp_path_factory):
+def smtp():
+    with smtp_server() as server:
+        saved = os.environ.get("AIRFLOW_CONN_EVERGREEN_SMTP")
+        os.environ["AIRFLOW_CONN_EVERGREEN_SMTP"] = server.connection()
+        yield server
+        if saved is None:
+            os.environ.pop("AIRFLOW_CONN_EVERGREEN_SMTP", None)
+        else:
+            os.environ["AIRFLOW_CONN_EVERGREEN_SMTP"] = saved
+
+
+@pytest.fixture(scope="module")
+def lake(airflow_db, tmp_path_factory, smtp):
     from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
 
     home = tmp_path_factory.mktemp("retrain")
@@ -124,3 +138,32 @@ def test_rollback_model_restores_the_previous_champion(lake):
     assert str(run.state) == "failed"
     assert _champion() == "1"
     assert len(_audit()) == before
+
+
+def test_a_challenger_on_newer_data_is_judged_by_the_policy(lake):
+    before = len(_audit())
+    run, states = _run("retrain", {"as_of": "2026-03-09", "max_depth": 1, "n_estimators": 10}, 7)
+    assert str(run.state) == "success", states
+    assert len(_audit()) == before + 1
+    assert _audit()[-1]["decision"] in ("promote", "reject")
+
+
+def test_every_promotion_decision_and_every_failure_was_told(lake, smtp):
+    audit = _audit()
+    told = [(m["Subject"], smtp.body(i)) for i, m in enumerate(smtp.messages)]
+    decisions = [(subject, body) for subject, body in told if "promotion decision" in subject]
+    # One message per decision, in order: promote, force_promote, rollback, and the policy's last verdict.
+    assert [s.rsplit(" - ", 1)[-1] for s, _ in decisions] == [a["decision"] for a in audit]
+    assert {a["decision"] for a in audit} >= {"promote", "force_promote", "rollback"}
+    for (subject, body), row in zip(decisions, audit, strict=True):
+        assert f"fraud v{row['challenger_version']}" in subject
+        assert "reason" in body
+        assert "mlflow run " in body  # the MLflow run (a link when the tracking URI is a server)
+    forced = decisions[[a["decision"] for a in audit].index("force_promote")][1]
+    assert "ada" in forced  # who forced it
+    # The two failed tasks: a forced run with nobody named, a rollback to a version that does not exist.
+    failures = [subject for subject, _ in told if "task failed" in subject]
+    assert failures == ["[evergreen] task failed: fraud v- - retrain.plan failed", ANY_ROLLBACK_FAILURE], failures
+
+
+ANY_ROLLBACK_FAILURE = "[evergreen] task failed: fraud v- - rollback_model.rollback failed"

@@ -23,12 +23,27 @@ class Tag(StrEnum):
     MANUAL = "manual"
 
 
+def _failure_notifier():
+    from evergreen.orchestration.notify import TaskFailureNotifier
+
+    return TaskFailureNotifier()
+
+
+# Every try of every task is bounded (a hung Spark job or a stuck broker call ends as a failure someone is
+# told about, then retries); a task that needs longer says so itself (retrain's `train`).
+TASK_TIMEOUT = dt.timedelta(hours=1)
+# A whole run is bounded too: 3 tries of the longest task plus the rest, then the run fails visibly.
+DAGRUN_TIMEOUT = dt.timedelta(hours=8)
+
 DEFAULT_ARGS = {
     "owner": OWNER,
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=20),
+    "execution_timeout": TASK_TIMEOUT,
+    # Each failed try tells people (the SMTP connection `evergreen_smtp`; logged only when there is none).
+    "on_failure_callback": _failure_notifier(),
 }
 
 GOLD_FEATURES_URI = "evergreen://gold/features"

@@ -236,6 +236,9 @@ def challenge(plan: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any
         actor=plan["actor"],
         triggered_by=plan["triggered_by"],
     )
+    from evergreen.orchestration import notify
+
+    notify.promotion(decision.to_dict())
     return decision.to_dict()
 
 
@@ -251,4 +254,7 @@ def rollback(params: dict[str, Any]) -> dict[str, Any]:
         reason=params["reason"],
         actor=requested_by,
     )
+    from evergreen.orchestration import notify
+
+    notify.promotion(decision.to_dict())
     return decision.to_dict()

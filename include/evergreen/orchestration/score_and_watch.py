@@ -114,9 +114,13 @@ def publish(model: str, report: dict[str, Any]) -> dict[str, Any] | None:
     """
     if not report["fires"]:
         return None
+    from evergreen.orchestration import notify
+
     previous = _previous_window(report.get("history") or [], report["window"])
     if previous and previous in _fired_windows(model, str(report["model_version"])):
-        return {"published": False, "reason": f"the rule already fired on {previous} for this version"}
+        skipped = {"published": False, "reason": f"the rule already fired on {previous} for this version"}
+        notify.drift_fire({"model": model, **report}, skipped)
+        return skipped
     from evergreen.contracts.drift_event import DriftDetected
     from evergreen.events.producer import publish_drift
 
@@ -130,7 +134,9 @@ def publish(model: str, report: dict[str, Any]) -> dict[str, Any] | None:
         detected_at=dt.datetime.now(dt.UTC),
     )
     meta = publish_drift(event)
-    return {"published": True, **meta, "window": event.window, "published_at": event.detected_at.isoformat()}
+    out = {"published": True, **meta, "window": event.window, "published_at": event.detected_at.isoformat()}
+    notify.drift_fire({"model": model, **report}, out)
+    return out
 
 
 def _drifted(report: dict[str, Any]) -> dict[str, float]:

@@ -88,3 +88,12 @@ def versions(client: MlflowClient, model: str) -> list[str]:
 
 def _quote(value: str) -> str:
     return value.replace("'", "''")
+
+
+def run_url(run_id: str) -> str:
+    """Where a person opens an MLflow run: the tracking server's UI page, or the run id for a local store."""
+    uri = settings().mlflow_tracking_uri
+    if not _is_server(uri):
+        return f"mlflow run {run_id} ({uri})"
+    experiment = connect().get_run(run_id).info.experiment_id
+    return f"{uri.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
