@@ -248,7 +248,12 @@ class LocalStack:
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
         tmp.replace(self.state_path)
         # A shell that sources this talks to the running stack (`source .run/stack/client.env`).
-        lines = [f"export {k}={json.dumps(v)}" for k, v in sorted(state["env"].items()) if k.startswith("EVERGREEN_")]
+        shared = ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__API__BASE_URL")
+        lines = [
+            f"export {k}={json.dumps(v)}"
+            for k, v in sorted(state["env"].items())
+            if (k.startswith("EVERGREEN_") and k != MARK) or k in shared
+        ]
         (self.cfg.dir / "client.env").write_text("\n".join(lines) + "\n")
 
     # ---- health: ask the live processes ----------------------------------------------------------------
