@@ -1,22 +1,25 @@
-"""`make demo`: the whole loop on embedded defaults.
+"""`make demo`: the whole loop on embedded defaults, through the running stack (`make up`'s services).
 
-1. History: 14 normal days (one with broken files) land in the lake; a first champion, then a challenger judged.
-2. Drift: from day 15 the generator's drift scenario is on. Each day lands, the champion scores it and the
-   day is watched against the champion's reference profile. When the drift rule fires, a DriftDetected event
-   goes through the real Kafka broker; the real triggerer's watcher and the real scheduler start `retrain`.
-3. Labels of the drifted days take a week to mature; the last day's gold (an asset event through the
-   authenticated Airflow API, as ingest_daily's outlet would emit) starts one more retraining, which trains
-   on them, and the policy judges it against the champion on the same drifted holdout.
+1. Setup: any running stack is stopped, the state reset, and the stack started fresh (PostgreSQL, Kafka,
+   MLflow, Airflow api-server / scheduler / dag-processor / triggerer), with the demo's spec copy.
+2. History: the 14 normal days (one with broken files) are backfilled in one Spark session (the same steps
+   and gates as ingest_daily); two retrain runs through the REST API: a first champion, then a challenger.
+3. Drift days, each through the stack as in production: the day's files land (the generator plays the
+   upstream systems), ingest_daily is started for it through the REST API, and everything after that is
+   the scheduler's: the gold asset starts score_and_watch (the champion scores the day, it is watched against
+   the champion's reference profile); a drift fire goes through Kafka to the triggerer's watcher and starts
+   `retrain`; watched gold starts the daily retraining.
+4. The stack stops; `make up` brings the same runs back in the Airflow and MLflow UIs.
 
-Each step is the same function its DAG task calls (ingest/clean/features, score, watch, publish); history and
-the drift days run in one Spark session rather than three `spark-submit`s a day, which keeps the demo at
-minutes instead of an hour. One day of history goes through `ingest_daily` in Airflow to show that path.
+The console shows one line per day and a progress indicator for long steps; library and service logs go
+to files under `$EVERGREEN_HOME/logs` and `.run/stack/logs`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import time
@@ -24,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 from evergreen.config import settings
-from evergreen.devtools.checkout import script
 
 DEMO_START = dt.date(2026, 1, 1)
 # Everything the demo writes lives in the home; a second `make demo` starts from nothing and prints the same.
@@ -37,8 +39,6 @@ DEMO_STATE = (
     "evergreen.db",
     "mlflow.db",
     "mlartifacts",
-    "airflow-stack",
-    "kafka",
     "specs",
 )
 # The demo's lake starts empty on day 1, so every feature computed over a history window (7 / 30 days of
@@ -75,135 +75,6 @@ def reset_home(home: Path) -> None:
 
 def say(message: str) -> None:
     print(f"[demo] {message}", flush=True)
-
-
-# ---- phase 3: the drift loop -------------------------------------------------------------------------------
-class Broker:
-    """The project's Kafka (scripts/kafka.sh) on its own data dir under the demo's home."""
-
-    def __init__(self, home: Path, port: int) -> None:
-        import os
-
-        self.env = {
-            **os.environ,
-            "KAFKA_DATA_DIR": str(home / "kafka"),
-            "KAFKA_PORT": str(port),
-            "KAFKA_CONTROLLER_PORT": str(port + 1),
-        }
-        self.bootstrap = f"127.0.0.1:{port}"
-
-    def run(self, *args: str) -> None:
-        import subprocess
-
-        out = subprocess.run(
-            ["bash", str(script("kafka.sh")), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if out.returncode != 0:
-            raise SystemExit(f"scripts/kafka.sh {' '.join(args)} failed:\n{out.stdout}{out.stderr}")
-
-
-def drift_loop(args, days: list[str], log_dir: Path) -> dict[str, Any]:
-    """Land, score and watch each drift day; publish on the rule; let the real Airflow react."""
-    import os
-
-    from airflow.configuration import conf
-
-    from evergreen import config
-    from evergreen.devtools.airflow_stack import AirflowStack, free_port, kafka_connection, wait_finished
-    from evergreen.devtools.dag_runs import output_to
-    from evergreen.events.producer import ensure_topics
-    from evergreen.orchestration.dagkit import GOLD_WATCHED_URI
-    from evergreen.orchestration.score_and_watch import publish, score, watch
-    from evergreen.pipeline.spark import spark_session
-    from evergreen.pipeline.steps import backfill
-
-    home = Path(settings().home)
-    broker = Broker(home, free_port())
-    say(f"starting Kafka ({broker.bootstrap}) and Airflow (api-server, scheduler, dag-processor, triggerer)")
-    broker.run("start")
-    os.environ["EVERGREEN_KAFKA_BOOTSTRAP"] = broker.bootstrap
-    config.reload()
-    ensure_topics(broker.bootstrap)
-    dags = home / "airflow-stack" / "dags"
-    dags.mkdir(parents=True, exist_ok=True)
-    # Only `retrain` runs under the scheduler here: the demo itself plays ingest_daily and score_and_watch.
-    shutil.copy(Path(conf.get("core", "dags_folder")) / "retrain.py", dags / "retrain.py")
-    env = {
-        "EVERGREEN_HOME": str(home),
-        "EVERGREEN_SPECS_DIR": settings().specs_dir,
-        "EVERGREEN_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "AIRFLOW_CONN_KAFKA_DRIFT": kafka_connection(broker.bootstrap, "evergreen-demo-drift"),
-    }
-    stack = AirflowStack(home=home / "airflow-stack", dags_folder=dags, env=env)
-    out: dict[str, Any] = {"scenario": args.drift_scenario, "detected_day": None, "event_id": None}
-    retrains: list[dict] = []
-    spark = None
-    try:
-        stack.start(wait_for_dags=("retrain",))
-        stack.wait_until(stack.watchers_ready, 180, "the drift watcher in the triggerer")
-        for run in stack.runs("retrain"):  # unpausing runs the cron's latest tick: the cooldown skips it
-            wait_finished(stack, "retrain", run["run_id"], 600)
-        with output_to(log_dir / "drift-days.log"):
-            spark = spark_session("evergreen-demo-drift")
-        for day in days:
-            with output_to(log_dir / "drift-days.log"):
-                backfill(spark, [day])
-            scored = score("fraud", day)
-            report = watch("fraud", day, scored)
-            verdict = "FIRES" if report["fires"] else ("breach" if report["breached"] else "ok")
-            say(f"{day}: scored {scored['rows']} rows with v{scored['model_version']}; drift rule: {verdict}")
-            for reason in report["reasons"]:
-                say(f"    {reason}")
-            published = publish("fraud", report)
-            if not (published and published.get("published")):
-                continue
-            sent = dt.datetime.fromisoformat(published["published_at"]).timestamp()
-            before = {r["run_id"] for r in stack.runs("retrain")}
-            run = stack.wait_until(
-                lambda b=before: next((r for r in stack.runs("retrain") if r["run_id"] not in b), None),
-                120,
-                "the drift event's retrain run",
-            )
-            latency = run["queued_at"].timestamp() - sent
-            say(f"    DriftDetected {published['event_id']} -> retrain run {run['run_id']} in {latency:.2f} s")
-            if out["detected_day"] is None:
-                out.update(
-                    detected_day=day,
-                    event_id=published["event_id"],
-                    retrain_run_id=run["run_id"],
-                    event_to_run_s=round(latency, 2),
-                )
-            retrains.append(_finish(stack, run["run_id"]))
-        # The drifted days' labels have matured by now: new gold (what ingest_daily's outlet emits) starts
-        # the retraining that can learn the new pattern.
-        before = {r["run_id"] for r in stack.runs("retrain")}
-        stack.post_asset_event(GOLD_WATCHED_URI, {"days": [days[-1]], "from": "evergreen demo"})
-        run = stack.wait_until(
-            lambda: next((r for r in stack.runs("retrain") if r["run_id"] not in before), None), 120, "the retrain run"
-        )
-        say(f"new gold for {days[-1]} -> retrain run {run['run_id']}")
-        retrains.append(_finish(stack, run["run_id"]))
-    finally:
-        if spark is not None:
-            spark.stop()
-        stack.stop()
-        broker.run("stop")
-    out["retrains"] = retrains
-    return out
-
-
-def _finish(stack, run_id: str) -> dict:
-    from evergreen.devtools.airflow_stack import wait_finished
-
-    done = wait_finished(stack, "retrain", run_id, 900)
-    states = stack.task_states("retrain", run_id)
-    say(f"    retrain {run_id}: {done['state']} {states}")
-    return {"run_id": run_id, "state": done["state"], "tasks": states}
 
 
 def pr_auc_story(model: str) -> dict[str, float | None]:
@@ -249,12 +120,119 @@ def champion_summary(model: str) -> dict | None:
     return {"version": info["version"], "pr_auc": None if pr_auc is None else round(float(pr_auc), 4)}
 
 
+# ---- through the stack -------------------------------------------------------------------------------------
+def fresh_stack(home: Path, log: Path):
+    """Stop whatever stack runs from this checkout, reset every store the demo writes, start it again."""
+    from evergreen.devtools.stack import LocalStack, StackError
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+
+    def to_log(line: str) -> None:
+        with open(log, "a") as fh:
+            fh.write(line + "\n")
+
+    stack = LocalStack(out=to_log)
+    stack.down()
+    reset_home(home)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    for folder in (stack.cfg.postgres_dir, stack.cfg.kafka_dir, stack.airflow_home / "logs"):
+        shutil.rmtree(folder, ignore_errors=True)
+    (stack.airflow_home / "airflow.db").unlink(missing_ok=True)  # the SQLite store, if that is the setting
+    try:
+        stack.up()
+    except StackError as e:
+        raise SystemExit(f"[demo] the stack did not start: {e}") from e
+    stack.adopt_client_env()
+    return stack
+
+
+def trigger(airflow, dag_id: str, conf: dict) -> str:
+    run = airflow.api("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf}, token="")
+    return run["dag_run_id"]
+
+
+def decisions_of(run_id: str, model: str = "fraud") -> list[dict]:
+    from evergreen.registry import audit
+
+    return [r for r in reversed(audit.history(model)) if (r["triggered_by"] or {}).get("run_id") == run_id]
+
+
+def retrain_line(airflow, run: dict) -> str:
+    """One line for a finished retrain run: what started it and what the policy decided."""
+    from evergreen.devtools.replay import xcom
+
+    assets = drift_triggers(airflow, run["run_id"])
+    cause = {"manual": "by a person", "scheduled": "by the 03:00 tick"}.get(run["run_type"])
+    cause = cause or ("by a drift event" if assets else "by watched gold")
+    made = decisions_of(run["run_id"])
+    if made:
+        outcome = "; ".join(f"v{d['challenger_version']} {d['decision']}: {d['reason']}" for d in made)
+    else:
+        plans = xcom(airflow, "retrain", run["run_id"], "plan")
+        outcome = "nothing to train (plan skipped: cooldown or no new data)" if not plans else "no decision"
+    return f"retrain {run['run_id']} {cause}: {run['state']}; {outcome}"
+
+
+def drift_triggers(airflow, run_id: str) -> list[dict]:
+    return airflow.query(
+        "SELECT ae.extra FROM dag_run dr JOIN dagrun_asset_event dae ON dae.dag_run_id = dr.id "
+        "JOIN asset_event ae ON ae.id = dae.event_id JOIN asset a ON a.id = ae.asset_id "
+        "WHERE dr.dag_id = 'retrain' AND dr.run_id = :r AND a.uri = 'evergreen://events/drift'",
+        r=run_id,
+    )
+
+
+def wait_watched(airflow, day: str, seen: set[str], timeout: float = 1800) -> tuple[dict, list, list]:
+    """The score_and_watch run the day's gold event started, once finished: (run, scored, reports)."""
+    from evergreen.devtools.replay import wait_run, xcom
+
+    def started() -> dict | None:
+        for run in airflow.runs("score_and_watch"):
+            if run["run_id"] in seen:
+                continue
+            days = xcom(airflow, "score_and_watch", run["run_id"], "resolve_days")
+            if days and day in days[0]:
+                return run
+        return None
+
+    run = airflow.wait_until(started, timeout, f"score_and_watch for {day}", every=1)
+    done = wait_run(airflow, "score_and_watch", run["run_id"], timeout)
+    seen.add(run["run_id"])
+    scored = (xcom(airflow, "score_and_watch", run["run_id"], "score") or [[]])[0]
+    reports = (xcom(airflow, "score_and_watch", run["run_id"], "watch") or [[]])[0]
+    return done, scored, reports
+
+
+def day_line(day: str, ingest: dict, seconds: float, watched: dict, scored: list, reports: list) -> str:
+    report = next((r for r in reports if r["window"] == day), None)
+    if ingest["state"] != "success":
+        return f"{day}: ingest_daily {ingest['state']} ({seconds:.0f} s): see the run's log in the Airflow UI"
+    if report is None:
+        return f"{day}: ingested in {seconds:.0f} s; score_and_watch {watched['state']}"
+    rows = sum(s.get("rows", 0) for s in scored)
+    verdict = "FIRES" if report["fires"] else ("breach" if report["breached"] else "ok")
+    line = f"{day}: ingested in {seconds:.0f} s; v{report['model_version']} scored {rows} rows; drift rule {verdict}"
+    if report["fires"] or report["breached"]:
+        line += " (" + "; ".join(report.get("reasons") or [])[:160] + ")"
+    return line
+
+
+def scheduler_runs(airflow) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Runs the stack's scheduler executed, per DAG (none is a dag.test()), and how each was started."""
+    rows = airflow.query("SELECT dag_id, run_type, count(*) AS n FROM dag_run GROUP BY dag_id, run_type")
+    by_type: dict[str, dict[str, int]] = {}
+    for r in rows:
+        by_type.setdefault(r["dag_id"], {})[str(r["run_type"])] = int(r["n"])
+    return {d: sum(t.values()) for d, t in sorted(by_type.items())}, by_type
+
+
 def run(args) -> int:
-    """`evergreen demo`: the whole loop; prints the story and one JSON line, exits non-zero if it broke."""
+    """`evergreen demo`: the whole loop through the stack; one line a day and one JSON line at the end."""
     from evergreen import config
-    from evergreen.common.console import table
-    from evergreen.devtools.dag_runs import backfill_days, run_ingest_day, run_retrain
+    from evergreen.common.console import progress, table
+    from evergreen.devtools.dag_runs import backfill_days, output_to
     from evergreen.devtools.datagen import SCENARIO_KIND, Scenario, generate
+    from evergreen.devtools.replay import land_day, start_ingest, wait_run
     from evergreen.storage.inventory import DAY_COLUMNS, summarize
 
     if SCENARIO_KIND.get(args.bad_scenario) != "bad_data":
@@ -262,48 +240,97 @@ def run(args) -> int:
     if args.drift_scenario and SCENARIO_KIND.get(args.drift_scenario) != "drift":
         raise SystemExit(f"--drift-scenario must be a drift scenario, not {args.drift_scenario!r}")
     started = time.time()
+    timing: dict[str, float] = {}
     home = Path(settings().home)
-    reset_home(home)
-    if args.drift_scenario:
-        os.environ["EVERGREEN_SPECS_DIR"] = str(demo_specs(home))
-    cfg = config.reload()
+    log_dir = home / "logs"
     days = [DEMO_START + dt.timedelta(days=i) for i in range(args.days)]
-    bad_day = days[args.bad_day - 1]
-    normal = min(args.drift_day - 1, args.days) if args.drift_scenario else args.days
-    scenarios = [Scenario(args.bad_scenario, bad_day)]
-    if args.drift_scenario and args.days >= args.drift_day:
-        scenarios.append(Scenario(args.drift_scenario, days[args.drift_day - 1]))
-    say(
-        f"generating {args.days} days x ~{args.rows_per_day} transactions from {days[0]}; "
-        + "; ".join(f"{s.name} from {s.start}" for s in scenarios)
-    )
-    manifest = generate(days[0], days=args.days, rows_per_day=args.rows_per_day, seed=args.seed, scenarios=scenarios)
-    landing = {d["date"]: d["rows"] for d in manifest["days"]}
     day_names = [str(d) for d in days]
-    history, today, drifting = day_names[: normal - 1], day_names[normal - 1], day_names[normal:]
+    normal = min(args.drift_day - 1, args.days) if args.drift_scenario else args.days
+    history, drifting = day_names[:normal], day_names[normal:]
+    bad = Scenario(args.bad_scenario, days[args.bad_day - 1])
+    drift = [Scenario(args.drift_scenario, days[args.drift_day - 1])] if drifting else []
 
-    say(f"backfilling {history[0]}..{history[-1]} in one Spark session (same steps and gates)")
-    runs = backfill_days(history, home / "logs")
-    say(f"ingest_daily {today} through Airflow")
-    runs[today] = run_ingest_day(today, home / "logs")
-    say(f"ingest_daily {today}: {runs[today]['state']} in {runs[today]['seconds']:.1f}s")
+    os.environ["EVERGREEN_SPECS_DIR"] = str(demo_specs(home))
+    with progress("[demo] setup: fresh stack (PostgreSQL, Kafka, MLflow, Airflow)") as step:
+        stack = fresh_stack(home, log_dir / "stack.log")
+    timing["setup_s"] = step.seconds
+    logging.basicConfig(filename=str(log_dir / "demo.log"), level=logging.INFO, force=True)
+    cfg = config.reload()
+    airflow = stack.airflow()
+    say(f"Airflow {stack.airflow_url}, MLflow {stack.mlflow_url}; logs in {log_dir} and {stack.log_dir}")
 
-    # Two trainings a day apart: the first sets a champion (if it clears the spec's minimum), the second is
-    # a challenger the policy judges against it on the same holdout.
-    retrains = []
-    for as_of in (history[-1], today):
-        r = run_retrain({"as_of": as_of}, home / "logs")
-        retrains.append(r)
-        say(f"retrain as of {as_of}: {r['state']} in {r['seconds']:.1f}s {r['tasks']}")
-    champion_before = champion_summary("fraud")
+    try:
+        # ---- history: one Spark session, then a first champion and a challenger, through the stack ----
+        say(
+            f"{args.days} days x ~{args.rows_per_day} transactions from {days[0]}: {bad.name} on {bad.start}"
+            + "".join(f"; {s.name} from {s.start}" for s in drift)
+        )
+        with progress(f"[demo] history {history[0]}..{history[-1]}: land and backfill in one Spark session") as step:
+            with output_to(log_dir / "generate.log"):
+                manifest = generate(
+                    days[0], days=normal, rows_per_day=args.rows_per_day, seed=args.seed, scenarios=[bad]
+                )
+            runs = backfill_days(history, log_dir)
+        timing["history_s"] = step.seconds
+        landing = {d["date"]: d["rows"] for d in manifest["days"]}
+        retrains: list[dict] = []
+        with progress("[demo] first trainings through the stack (retrain runs started by a person)") as step:
+            for as_of in history[-2:]:
+                run_id = trigger(airflow, "retrain", {"as_of": as_of})
+                done = wait_run(airflow, "retrain", run_id, 1800)
+                retrains.append(done)
+                say(retrain_line(airflow, done))
+        timing["first_trainings_s"] = step.seconds
+        champion_before = champion_summary("fraud")
 
-    drift = None
-    if drifting:
-        drift = drift_loop(args, drifting, home / "logs")
-        retrains += drift.pop("retrains")
-        runs.update({d: {"state": "success"} for d in drifting})
+        # ---- drift days: land, ingest_daily through the REST API, the rest by the scheduler ----
+        out_drift: dict[str, Any] = {"scenario": args.drift_scenario, "detected_day": None, "event_id": None}
+        seen_watch: set[str] = set()
+        reported = {r["run_id"] for r in airflow.runs("retrain")}
+        days_began = time.time()
+        per_day = []
+        for day in drifting:
+            began = time.time()
+            landed = land_day(day, rows_per_day=args.rows_per_day, seed=args.seed, scenarios=[bad, *drift])
+            landing[day] = landed["rows"]
+            run_id = start_ingest(airflow, day, airflow.token())
+            ingest = wait_run(airflow, "ingest_daily", run_id, 1800, since=began)
+            runs[day] = {"state": ingest["state"]}
+            ingest_s = time.time() - began
+            watched, scored, reports = (
+                wait_watched(airflow, day, seen_watch) if ingest["state"] == "success" else ({}, [], [])
+            )
+            per_day.append({"day": day, "ingest_s": round(ingest_s, 1), "total_s": round(time.time() - began, 1)})
+            say(day_line(day, ingest, ingest_s, watched, scored, reports))
+            for r in reports:
+                if r["fires"] and out_drift["detected_day"] is None:
+                    out_drift["detected_day"] = day
+            for run in airflow.runs("retrain"):
+                if run["run_id"] not in reported and run["state"] in ("success", "failed"):
+                    reported.add(run["run_id"])
+                    retrains.append(run)
+                    say("    " + retrain_line(airflow, run))
+        timing["days_s"] = time.time() - days_began
+        with progress("[demo] retrains still running: waiting for them") as step:
+            _quiet(airflow, ("score_and_watch", "retrain"))
+        timing["retrains_s"] = step.seconds
+        for run in airflow.runs("retrain"):
+            if run["run_id"] not in reported:
+                retrains.append(run)
+                say("    " + retrain_line(airflow, run))
+        if out_drift["detected_day"]:
+            out_drift.update(drift_reaction(airflow))
 
-    summary = summarize(day_names, landing)
+        with output_to(log_dir / "summary.log"):
+            summary = summarize(day_names, landing)
+            promotions = promotions_summary("fraud")
+            champion = champion_summary("fraud")
+            story = pr_auc_story("fraud") if drifting else None
+            total, by_type = scheduler_runs(airflow)
+    finally:
+        with progress("[demo] stopping the stack") as step, output_to(log_dir / "stack.log"):
+            stack.down()
+
     print()
     print(table(summary["days"], DAY_COLUMNS))
     for f in summary["gates"]["not_passed"]:
@@ -312,13 +339,13 @@ def run(args) -> int:
     reconciled = layers["landing"] == layers["silver"] + layers["quarantine"]
     say(
         f"landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: "
-        f"{'reconciled' if reconciled else 'NOT RECONCILED'}; logs in {home / 'logs'}"
+        f"{'reconciled' if reconciled else 'NOT RECONCILED'}"
     )
-    promotions = promotions_summary("fraud")
     for p in promotions:
         print(f"[promotion] v{p['version']} {p['decision']}: {p['reason']}")
-    champion = champion_summary("fraud")
-    out = {
+    if per_day:
+        timing["per_day_s"] = sum(d["total_s"] for d in per_day) / len(per_day)
+    out: dict[str, Any] = {
         "layers": layers,
         "gates": summary["gates"],
         "reconciled": reconciled,
@@ -327,13 +354,53 @@ def run(args) -> int:
         "champion_before_drift": champion_before,
         "promotions": promotions,
     }
-    if drift is not None:
-        out["drift"] = drift
-        out["pr_auc"] = pr_auc_story("fraud")
+    if drifting:
+        out["drift"] = out_drift
+        out["pr_auc"] = story
+    out["scheduler_runs"] = total
+    out["scheduler_run_types"] = by_type
     out["lake"] = cfg.lake_root
+    out["timing_s"] = {k: round(v, 1) for k, v in timing.items()}
     out["minutes"] = round((time.time() - started) / 60, 1)
+    say(
+        "browse these runs: `make up`, then the Airflow UI "
+        f"({stack.airflow_url}, user admin, password in {stack.passwords_path}) and MLflow ({stack.mlflow_url})"
+    )
     print(summary_json(out))
     ok = reconciled and champion is not None and all(r["state"] == "success" for r in retrains)
-    if drift is not None:
-        ok = ok and drift.get("detected_day") is not None
+    if drifting:
+        ok = ok and out_drift.get("detected_day") is not None
     return 0 if ok else 1
+
+
+def drift_reaction(airflow) -> dict[str, Any]:
+    """The first drift event: its id, the retrain run it started, publication -> run queued."""
+    from evergreen.devtools.replay import xcom
+
+    for run in airflow.runs("score_and_watch"):
+        published = [p for p in (xcom(airflow, "score_and_watch", run["run_id"], "publish") or [[]])[0] if p]
+        first = next((p for p in published if p.get("published")), None)
+        if first is None:
+            continue
+        out: dict[str, Any] = {"event_id": first["event_id"]}
+        for retrain in airflow.runs("retrain"):
+            if drift_triggers(airflow, retrain["run_id"]):
+                sent = dt.datetime.fromisoformat(first["published_at"]).timestamp()
+                out.update(
+                    retrain_run_id=retrain["run_id"],
+                    event_to_run_s=round(retrain["queued_at"].timestamp() - sent, 2),
+                )
+                break
+        return out
+    return {}
+
+
+def _quiet(airflow, dag_ids, settle_s: float = 20, timeout: float = 3600) -> None:
+    deadline = time.monotonic() + timeout
+    calm = None
+    while time.monotonic() < deadline:
+        busy = any(r["state"] in ("queued", "running") for d in dag_ids for r in airflow.runs(d))
+        calm = None if busy else (calm or time.monotonic())
+        if calm and time.monotonic() - calm >= settle_s:
+            return
+        time.sleep(2)

@@ -20,7 +20,8 @@ import signal
 import time
 from pathlib import Path
 
-MARKER = "EVERGREEN_STACK_DIR"
+# Never a setting's name: a shell that sets a setting must not look like one of the stack's processes.
+MARKER = "EVERGREEN_STACK_MARK"
 _PROC = Path("/proc")
 
 
@@ -86,10 +87,22 @@ def _pids() -> list[int]:
     return [int(p.name) for p in _PROC.iterdir() if p.name.isdigit()]
 
 
+def ancestors() -> set[int]:
+    """This process and its parents up to init: never stopped by anything here, whatever they carry."""
+    out, pid = set(), os.getpid()
+    while pid > 1 and pid not in out:
+        out.add(pid)
+        fields = _stat(pid)
+        if fields is None:
+            break
+        pid = int(fields[1])
+    return out
+
+
 def marked(marker: str) -> list[int]:
     """Every live process carrying `marker` (the stack's processes, their children and grandchildren)."""
-    me = os.getpid()
-    return [p for p in _pids() if p != me and alive(p) and marker_of(p) == marker]
+    mine = ancestors()
+    return [p for p in _pids() if p not in mine and alive(p) and marker_of(p) == marker]
 
 
 def group(group_id: int, leader_started: float | None) -> list[int]:
@@ -97,8 +110,8 @@ def group(group_id: int, leader_started: float | None) -> list[int]:
     leader's PID now names another process (recycled)."""
     if alive(group_id) and leader_started is not None and not alive(group_id, leader_started):
         return []
-    me = os.getpid()
-    return [p for p in _pids() if p != me and pgid(p) == group_id and alive(p)]
+    mine = ancestors()
+    return [p for p in _pids() if p not in mine and pgid(p) == group_id and alive(p)]
 
 
 def command(pid: int) -> str:

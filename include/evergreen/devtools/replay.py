@@ -45,6 +45,30 @@ def start_ingest(airflow, day: str, token: str) -> str:
     return run["dag_run_id"]
 
 
+def xcom(airflow, dag_id: str, run_id: str, task_id: str) -> list[Any]:
+    """A task's return values in a run (one per map index), from the metadata DB."""
+    import json
+
+    rows = airflow.query(
+        "SELECT map_index, value FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t "
+        "AND key = 'return_value' ORDER BY map_index",
+        d=dag_id,
+        r=run_id,
+        t=task_id,
+    )
+    return [json.loads(r["value"]) if isinstance(r["value"], str | bytes) else r["value"] for r in rows]
+
+
+def land_day(day: str, *, rows_per_day: int, seed: int, scenarios: list | None = None) -> dict[str, Any]:
+    """What the upstream systems drop for one day: transactions, the label feed, the source tables."""
+    from evergreen.devtools.datagen import generate
+
+    manifest = generate(
+        dt.date.fromisoformat(day), days=1, rows_per_day=rows_per_day, seed=seed, scenarios=scenarios or []
+    )
+    return next(d for d in manifest["days"] if d["date"] == day)
+
+
 def wait_run(airflow, dag_id: str, run_id: str, timeout: float, since: float | None = None) -> dict[str, Any]:
     """Until the run ends (success or failed); a cleared run counts from `since` (its new end date)."""
 
@@ -68,7 +92,6 @@ def replay(
     timeout_per_day: float = 1800,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    from evergreen.devtools.datagen import generate
     from evergreen.devtools.stack import LocalStack
 
     stack = LocalStack()
@@ -78,10 +101,7 @@ def replay(
     for i in range(days):
         day = (start + dt.timedelta(days=i)).isoformat()
         began = time.time()
-        manifest = generate(
-            dt.date.fromisoformat(day), days=1, rows_per_day=rows_per_day, seed=seed, scenarios=scenarios or []
-        )
-        landed = next(d for d in manifest["days"] if d["date"] == day)
+        landed = land_day(day, rows_per_day=rows_per_day, seed=seed, scenarios=scenarios)
         run_id = start_ingest(airflow, day, airflow.token())
         run = wait_run(airflow, INGEST, run_id, timeout_per_day, since=began)
         seconds = round(time.time() - began, 1)

@@ -42,8 +42,7 @@ from evergreen.devtools.checkout import checkout, script
 AIRFLOW_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 COMPONENTS = ("postgres", "kafka", "mlflow", *AIRFLOW_COMPONENTS)
 DATABASES = ("airflow", "mlflow", "evergreen")
-# Not EVERGREEN_STACK_DIR: a shell or test that sets the setting must never look like one of our processes.
-MARK = "EVERGREEN_STACK_MARK"
+MARK = processes.MARKER  # in the environment of every process `up` starts
 ADMIN = "admin"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 HEARTBEAT_JOBS = {"triggerer": "TriggererJob", "dag-processor": "DagProcessorJob"}
