@@ -20,7 +20,7 @@ class progress:  # noqa: N801 - used as a context manager, reads as a phrase
             ...
     """
 
-    def __init__(self, label: str, every: float = 30, stream=None) -> None:
+    def __init__(self, label: str, every: float = 60, stream=None) -> None:
         self.label = label
         self.every = every
         self.stream = stream
