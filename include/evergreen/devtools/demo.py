@@ -121,23 +121,24 @@ def champion_summary(model: str) -> dict | None:
 
 
 # ---- through the stack -------------------------------------------------------------------------------------
-def fresh_stack(home: Path, log: Path):
-    """Stop whatever stack runs from this checkout, reset every store the demo writes, start it again."""
+def fresh_stack(home: Path, log: Path, drift: bool):
+    """Stop whatever stack runs from this checkout, reset every store the demo writes, start it again
+    (with the demo's spec copy, see demo_specs)."""
     from evergreen.devtools.stack import LocalStack, StackError
 
-    log.parent.mkdir(parents=True, exist_ok=True)
-
     def to_log(line: str) -> None:
+        log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as fh:
             fh.write(line + "\n")
 
     stack = LocalStack(out=to_log)
     stack.down()
     reset_home(home)
-    log.parent.mkdir(parents=True, exist_ok=True)
     for folder in (stack.cfg.postgres_dir, stack.cfg.kafka_dir, stack.airflow_home / "logs"):
         shutil.rmtree(folder, ignore_errors=True)
     (stack.airflow_home / "airflow.db").unlink(missing_ok=True)  # the SQLite store, if that is the setting
+    if drift:
+        os.environ["EVERGREEN_SPECS_DIR"] = str(demo_specs(home))  # the services read it when they start
     try:
         stack.up()
     except StackError as e:
@@ -250,9 +251,8 @@ def run(args) -> int:
     bad = Scenario(args.bad_scenario, days[args.bad_day - 1])
     drift = [Scenario(args.drift_scenario, days[args.drift_day - 1])] if drifting else []
 
-    os.environ["EVERGREEN_SPECS_DIR"] = str(demo_specs(home))
     with progress("[demo] setup: fresh stack (PostgreSQL, Kafka, MLflow, Airflow)") as step:
-        stack = fresh_stack(home, log_dir / "stack.log")
+        stack = fresh_stack(home, log_dir / "stack.log", drift=bool(drifting))
     timing["setup_s"] = step.seconds
     logging.basicConfig(filename=str(log_dir / "demo.log"), level=logging.INFO, force=True)
     cfg = config.reload()
