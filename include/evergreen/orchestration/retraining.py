@@ -103,6 +103,7 @@ def plan_models(
     """
     from evergreen.events import ledger
 
+    run_type = run_type_name(run_type)
     events = asset_events or []
     asked = drift_models(events)
     if not asked or run_type not in (None, "asset_triggered"):
@@ -139,6 +140,15 @@ def plan_models(
             planned["window_reason"] = f"under drift: the latest {drift_days} mature days (spec retraining)"
         plans.append(planned)
     return {"plans": plans, "skipped": skipped}
+
+
+def run_type_name(run_type: object) -> str | None:
+    """`scheduled`, `asset_triggered`, `manual`, `backfill`: the Task SDK hands tasks an enum whose str() is
+    `DagRunType.SCHEDULED`, the scheduler's side a str enum; both mean the same run type."""
+    if run_type is None:
+        return None
+    value = getattr(run_type, "value", run_type)
+    return str(value).rsplit(".", 1)[-1].lower()
 
 
 def under_drift(model: str) -> bool:
