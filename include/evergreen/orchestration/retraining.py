@@ -226,7 +226,10 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
                 "drift_event_ids": ",".join(plan.get("drift_events") or []) or "none",
             },
         )
-    return {**ref.to_dict(), "holdout_metrics": result.metrics["holdout"]}
+    from evergreen.common.values import clean_json
+
+    # XCom is JSON: a metric that is NaN on a degenerate holdout (a weak challenger) is null, not a failure.
+    return clean_json({**ref.to_dict(), "holdout_metrics": result.metrics["holdout"]})
 
 
 def challenge(plan: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any]:
@@ -249,7 +252,9 @@ def challenge(plan: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any
     from evergreen.orchestration import notify
 
     notify.promotion(decision.to_dict())
-    return decision.to_dict()
+    from evergreen.common.values import clean_json
+
+    return clean_json(decision.to_dict())
 
 
 def rollback(params: dict[str, Any]) -> dict[str, Any]:
@@ -267,4 +272,6 @@ def rollback(params: dict[str, Any]) -> dict[str, Any]:
     from evergreen.orchestration import notify
 
     notify.promotion(decision.to_dict())
-    return decision.to_dict()
+    from evergreen.common.values import clean_json
+
+    return clean_json(decision.to_dict())
