@@ -203,6 +203,8 @@ def test_airflow_backfill_of_ingest_daily_runs_each_day_and_is_idempotent(loop):
             f"{days[0]}T00:00:00+00:00",
             "--to-date",
             f"{days[1]}T23:59:59+00:00",
+            "--max-active-runs",
+            "1",  # days in order: features look back on earlier days
         ]
         airflow_env = {**stack.env, **stack.state()["env"]}
         return subprocess.run(cmd, env=airflow_env, capture_output=True, text=True, timeout=300, check=False)
