@@ -47,7 +47,6 @@ def start_ingest(airflow, day: str, token: str) -> str:
 
 def xcom(airflow, dag_id: str, run_id: str, task_id: str) -> list[Any]:
     """A task's return values in a run (one per map index), from the metadata DB."""
-    import json
 
     rows = airflow.query(
         "SELECT map_index, value FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t "
@@ -56,7 +55,22 @@ def xcom(airflow, dag_id: str, run_id: str, task_id: str) -> list[Any]:
         r=run_id,
         t=task_id,
     )
-    return [json.loads(r["value"]) if isinstance(r["value"], str | bytes) else r["value"] for r in rows]
+    return [_decoded(r["value"]) for r in rows]
+
+
+def _decoded(value: Any) -> Any:
+    """XCom values are JSON: text on SQLite, already decoded by the driver on PostgreSQL (where a bare
+    string comes back as that string)."""
+    import json
+
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def land_day(day: str, *, rows_per_day: int, seed: int, scenarios: list | None = None) -> dict[str, Any]:
