@@ -4,8 +4,7 @@ that happens through assets, Kafka, the triggerer and the scheduler.
 
 Expected: one ingest_daily run and one score_and_watch run per day, each scoring its own day; a drift event
 through Kafka; exactly one retrain run triggered by a drift event; every score_and_watch / retrain run
-started by the scheduler (asset-triggered). Then Airflow's own backfill of ingest_daily over two days runs
-them, and running it again adds nothing.
+started by the scheduler (asset-triggered). (Airflow's own backfill: tests/e2e/test_backfill.py.)
 
 History (14 days) is backfilled in one Spark session before, and a first champion trained through the
 stack: a young lake's history-window features would drift by construction, so the spec is the demo's copy
@@ -197,43 +196,3 @@ def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
     retrains = [r for r in airflow.runs("retrain") if r["run_id"] != run["dag_run_id"]]
     assert {r["run_type"] for r in retrains} <= {"asset_triggered", "scheduled"}
     assert {r["state"] for r in retrains} == {"success"}, [(r["run_id"], r["state"]) for r in retrains]
-
-
-def test_airflow_backfill_of_ingest_daily_runs_each_day_and_is_idempotent(loop):
-    stack, env = loop
-    airflow = _airflow(env)
-    days = [HISTORY_START.isoformat(), (HISTORY_START + dt.timedelta(days=1)).isoformat()]
-
-    def backfill() -> subprocess.CompletedProcess:
-        cmd = [
-            str(Path(sys.executable).parent / "airflow"),
-            "backfill",
-            "create",
-            "--dag-id",
-            "ingest_daily",
-            "--from-date",
-            f"{days[0]}T00:00:00+00:00",
-            "--to-date",
-            f"{days[1]}T23:59:59+00:00",
-            "--max-active-runs",
-            "1",  # days in order: features look back on earlier days
-        ]
-        airflow_env = {**stack.env, **stack.state()["env"]}
-        return subprocess.run(cmd, env=airflow_env, capture_output=True, text=True, timeout=300, check=False)
-
-    first = backfill()
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
-
-    def backfill_runs():
-        return [r for r in airflow.runs("ingest_daily") if r["run_type"] == "backfill"]
-
-    airflow.wait_until(lambda: len(backfill_runs()) == 2, 300, "two backfill runs")
-    from evergreen.devtools.replay import wait_run
-
-    for r in backfill_runs():
-        assert wait_run(airflow, "ingest_daily", r["run_id"], 1800)["state"] == "success"
-    assert sorted(_xcom(airflow, "ingest_daily", r["run_id"], "resolve_day") for r in backfill_runs()) == days
-
-    again = backfill()  # the same range again: those days have their runs, nothing new starts
-    time.sleep(20)
-    assert len(backfill_runs()) == 2, again.stdout[-2000:] + again.stderr[-2000:]
