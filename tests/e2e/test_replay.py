@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,15 +69,22 @@ print(json.dumps({{d: r["state"] for d, r in out.items()}}))
 
 @pytest.fixture(scope="module")
 def loop():
-    with stack_at(EVERGREEN_SPECS_DIR=str(_specs())) as stack:
-        stack.cli("up")
-        env = {**stack.env, **{k: v for k, v in stack.state()["env"].items() if k.startswith("EVERGREEN_")}}
-        out = subprocess.run(
-            [sys.executable, "-c", HISTORY], env=env, capture_output=True, text=True, timeout=1800, check=False
-        )
-        assert out.returncode == 0, out.stderr[-3000:]
-        assert set(json.loads(out.stdout.splitlines()[-1]).values()) == {"success"}
-        yield stack, env
+    specs = _specs()
+    try:
+        with stack_at(EVERGREEN_SPECS_DIR=str(specs)) as stack:
+            yield from _with_history(stack)
+    finally:
+        shutil.rmtree(specs.parent, ignore_errors=True)
+
+
+def _with_history(stack):
+    """Up, then 14 days of history backfilled in one Spark session into the stack's lake."""
+    stack.cli("up")
+    env = {**stack.env, **{k: v for k, v in stack.state()["env"].items() if k.startswith("EVERGREEN_")}}
+    out = subprocess.run([sys.executable, "-c", HISTORY], env=env, capture_output=True, text=True, timeout=1800, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert set(json.loads(out.stdout.splitlines()[-1]).values()) == {"success"}
+    yield stack, env
 
 
 def _airflow(env):
