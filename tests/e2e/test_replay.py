@@ -81,7 +81,9 @@ def _with_history(stack):
     """Up, then 14 days of history backfilled in one Spark session into the stack's lake."""
     stack.cli("up")
     env = {**stack.env, **{k: v for k, v in stack.state()["env"].items() if k.startswith("EVERGREEN_")}}
-    out = subprocess.run([sys.executable, "-c", HISTORY], env=env, capture_output=True, text=True, timeout=1800, check=False)
+    out = subprocess.run(
+        [sys.executable, "-c", HISTORY], env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert set(json.loads(out.stdout.splitlines()[-1]).values()) == {"success"}
     yield stack, env
