@@ -13,6 +13,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from evergreen.config import Settings, settings
+from evergreen.storage.files import arrow_fs
 from evergreen.storage.lake_names import batch_id
 from evergreen.storage.step_reports import report_path
 
@@ -20,20 +21,12 @@ from evergreen.storage.step_reports import report_path
 DAY_COLUMNS = ("day", "landing", "bronze", "silver", "quarantine", "gold", "raw_contract", "clean_quality")
 
 
-def _fs_and_path(uri: str) -> tuple[pafs.FileSystem, str]:
-    if uri.startswith("s3a://"):
-        uri = "s3://" + uri.removeprefix("s3a://")
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri
-
-
 def partition_counts(
     layer: str, table: str, key: str, values: Iterable[str] | None = None, cfg: Settings | None = None
 ) -> dict[str, int]:
     """Rows per committed partition `key=value` of a table (only `values`, if given)."""
     cfg = cfg or settings()
-    fs, root = _fs_and_path(cfg.layer(layer, table))
+    fs, root = arrow_fs(cfg.layer(layer, table))
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
         return {}
