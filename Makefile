@@ -35,12 +35,16 @@ airflow-db: $(STAMP)
 demo: setup  ## generate a week of data and run ingest_daily for each day through Airflow
 	$(ENV) python -m evergreen.cli demo
 
-test: setup  ## the whole suite: unit, integration (real Spark, GX, Kafka, SQL), DAG tests
+test: setup  ## the whole suite: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)
 	$(ENV) pytest -q
 
-lint: $(STAMP)  ## ruff check + format check
+test-fast: $(STAMP)  ## unit + DAG integrity: no JVM, broker or server (under 2 minutes)
+	$(ENV) pytest -q -m "not services"
+
+lint: $(STAMP)  ## ruff check + format check + the architecture's import contracts (pyproject.toml)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
@@ -56,4 +60,4 @@ clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and 
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db demo test lint kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db demo test test-fast lint kafka-up kafka-down bench clean

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_pg import mlflow_pg_server, postgres_server  # noqa: F401  (fixtures)
 
 from evergreen import config
 from evergreen.contracts.model_spec import Guard, load_spec
@@ -335,8 +334,8 @@ def test_champion_lifecycle_on_a_sqlite_store(spec, trained, sqlite_store, predi
 def test_train_challenge_promote_against_mlflow_server_on_postgresql(
     spec,
     trained,
-    postgres_server,  # noqa: F811
-    mlflow_pg_server,  # noqa: F811
+    postgres_server,
+    mlflow_pg_server,
     predictions_seen,
     monkeypatch,
     tmp_path,
