@@ -32,7 +32,7 @@ airflow-db: $(STAMP)
 	mkdir -p .run
 	$(ENV) airflow db migrate > .run/airflow-migrate.log 2>&1 || { tail -30 .run/airflow-migrate.log; exit 1; }
 
-demo: setup  ## generate a week of data and run ingest_daily for each day through Airflow
+demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka event, a retraining by Airflow (~15 min)
 	$(ENV) python -m evergreen.cli demo
 
 test: setup  ## the whole suite: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)

@@ -11,8 +11,8 @@ from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag,
 DOC = """
 ### retrain
 Trains an XGBoost **challenger** on the latest mature gold features (the model spec
-`include/evergreen/specs/<model>.yaml` says which features, which days, which metric), logs it to MLflow
-with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
+`include/evergreen/contracts/specs/<model>.yaml` says which features, which days, which metric), logs it
+to MLflow with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
 holdout. Runs daily at 03:00 UTC, whenever `ingest_daily` lands new gold features, and at once when
 `score_and_watch` publishes a `DriftDetected` event to Kafka (the `drift_events` asset's watcher runs in the
 triggerer). A drift-triggered run retrains the models its events name; the spec's cooldown keeps one day's
@@ -50,7 +50,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     tags=[Tag.EVERGREEN, Tag.TRAINING],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="A spec in include/evergreen/specs"),
+        "model": Param("fraud", type="string", title="Model", description="A spec in evergreen/contracts/specs"),
         "as_of": Param(
             None,
             type=["null", "string"],

@@ -14,8 +14,8 @@ Runs when `ingest_daily` lands new gold features. The **champion** (loaded from 
 from a file) scores the day into `predictions/<model>/event_date=<day>/`, the model version on every row.
 Then the day's inputs and scores are profiled with whylogs and compared with the **reference profile** stored
 with that model version: Hellinger distance per feature, prediction drift, and recall on the frauds whose
-labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/specs/<model>.yaml`: thresholds,
-k of the last n windows) decides; the report goes to the `drift_reports` table and an HTML page under
+labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/contracts/specs/<model>.yaml`:
+thresholds, k of the last n windows) decides; the report goes to the `drift_reports` table and an HTML page under
 `$EVERGREEN_HOME/reports/drift/<model>/<day>.html`. When the rule newly fires, a `DriftDetected` event goes
 to Kafka and the `retrain` DAG starts at once (its drift watcher runs in the triggerer).
 
@@ -42,7 +42,7 @@ day (idempotent: the day's predictions and report are replaced; a re-published e
     tags=[Tag.EVERGREEN, Tag.MONITORING],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="A spec in include/evergreen/specs"),
+        "model": Param("fraud", type="string", title="Model", description="A spec in evergreen/contracts/specs"),
         "date": Param(
             None,
             type=["null", "string"],

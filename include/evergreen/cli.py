@@ -124,8 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("status", help="rows per layer and gate outcomes")
     s.set_defaults(func=cmd_status)
 
-    d = sub.add_parser("demo", help="the daily loop on embedded defaults")
-    d.add_argument("--days", type=int, default=30, help="14 normal days, then the drift scenario")
+    d = sub.add_parser("demo", help="the whole loop: a broken batch, a champion, drift, a Kafka event, a retraining")
+    d.add_argument("--days", type=int, default=30, help="days to generate; drift runs from --drift-day on")
     d.add_argument("--rows-per-day", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--bad-scenario", default="schema_break")

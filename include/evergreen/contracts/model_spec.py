@@ -1,5 +1,5 @@
-"""Model specs (include/evergreen/specs/<model>.yaml) as typed objects. The code reads everything
-model-specific from here."""
+"""Model specs (include/evergreen/contracts/specs/<model>.yaml, or EVERGREEN_SPECS_DIR) as typed objects.
+The code reads everything model-specific from here."""
 
 from __future__ import annotations
 

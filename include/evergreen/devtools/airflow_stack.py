@@ -5,8 +5,8 @@ these processes running; `dag.test()` has no triggerer. The demo, the end-to-end
 benchmark all start Airflow through this one class, so they exercise the same thing.
 
 Why not `airflow standalone`: it starts 32 workers by default, does not restart a dead triggerer and, on
-SIGTERM, left its scheduler and workers running (STACK.md). Here every process is started in its own
-process group and stopped by PID, children included.
+SIGTERM, left its scheduler and workers running (docs/decisions/0003-own-airflow-processes.md). Here every
+process is started in its own process group and stopped by PID, children included.
 """
 
 from __future__ import annotations
@@ -91,7 +91,8 @@ class AirflowStack:
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
-                # Hand-off from an asset event to a queued run (measured in STACK.md) and a quick first parse.
+                # Hand-off from an asset event to a queued run (docs/decisions/0002-shared-stream-kafka-trigger.md)
+                # and a quick first parse.
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",

@@ -1,4 +1,4 @@
-"""The drift event ledger (tables `drift_events`, `drift_runs`; DDL in sql/evergreen/003_drift_events.sql).
+"""The drift event ledger (tables `drift_events`, `drift_runs`; their DDL lives in `evergreen.storage`).
 
 Airflow turns a Kafka message into an asset event, but it can drop one while a run is active
 (apache/airflow#56050) and groups events into runs by timing (#56750). So the ledger, not Airflow, decides

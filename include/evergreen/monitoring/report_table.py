@@ -1,4 +1,4 @@
-"""The `drift_reports` table (DDL in sql/evergreen/002_drift_reports.sql): parameterized SQL only."""
+"""The `drift_reports` table (its DDL lives in `evergreen.storage`): parameterized SQL only."""
 
 from __future__ import annotations
 

@@ -40,7 +40,8 @@ DRIFT_CONNECTION = "kafka_drift"
 def drift_events_asset():
     """The asset drift events land on: one watcher, one topic, one consumer group for every model.
 
-    Kafka watchers in one triggerer share a thread (ten of them pushed p50 latency to 9-65 s in STACK.md),
+    Kafka watchers in one triggerer share a thread (ten of them pushed p50 latency to 9-66 s:
+    docs/decisions/0002-shared-stream-kafka-trigger.md),
     so models are told apart by the event's payload, never by a watcher each.
     """
     from airflow.sdk import Asset, AssetWatcher

@@ -14,7 +14,7 @@ a SparkSession costs ~5 s to start on its own, and the model is a Python pyfunc,
 serialisation to Python workers around the same predict call. Past ~100M rows a day, a Spark
 `mapInArrow` over the same `score_batch` is where to go.
 
-The write is atomic and idempotent, the lake's stage -> swap (evergreen/storage/lake.py) done with pyarrow.fs:
+The write is atomic and idempotent, the lake's stage -> swap (evergreen.storage.lake) done with pyarrow.fs:
 1. stage: files go under `predictions/<model>/_staging/<write-id>/event_date=<day>/` (readers skip `_` paths);
    their rows are reconciled with gold's rows of the day before anything live is touched;
 2. swap: the live partition is moved aside into `_trash/`, the staged one moved into place, the trash dropped.
