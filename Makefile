@@ -38,9 +38,10 @@ demo: setup  ## generate a week of data and run ingest_daily for each day throug
 test: setup  ## the whole suite: unit, integration (real Spark, GX, Kafka, SQL), DAG tests
 	$(ENV) pytest -q
 
-lint: $(STAMP)  ## ruff check + format check
+lint: $(STAMP)  ## ruff check + format check + dependency files agree (pyproject, requirements, lock, imports)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/python scripts/check_deps.py
 
 kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
