@@ -13,6 +13,8 @@ help:  ## list targets
 
 setup: $(STAMP) .run/.kafka-jars airflow-db  ## venv, requirements, Kafka jars, Airflow home (idempotent)
 
+# Runtime pins (requirements.txt) and tools (requirements-dev.txt), every version held to the generated lock;
+# then the package itself with --no-deps: its ranges (pyproject.toml) are met by the pins, and pip check proves it.
 $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +45,9 @@ lint: $(STAMP)  ## ruff check + format check + dependency files agree (pyproject
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python scripts/check_deps.py
 
+lock: $(STAMP)  ## regenerate requirements-lock.txt from the requirements files (needs the package index)
+	bash scripts/lock.sh
+
 kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
 	bash scripts/kafka.sh topics evergreen.drift evergreen.drift.dead-letter
@@ -57,4 +62,4 @@ clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and 
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db demo test lint kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db demo test lint lock kafka-up kafka-down bench clean
