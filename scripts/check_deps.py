@@ -229,6 +229,13 @@ def third_party_imports(folder: Path, first_party: set[str]) -> dict[str, tuple[
     return found
 
 
+def local_modules(folder: Path) -> set[str]:
+    """Top-level module names a folder on sys.path provides (its .py files and folders)."""
+    if not folder.is_dir():
+        return set()
+    return {p.stem for p in folder.glob("*.py")} | {p.name for p in folder.iterdir() if p.is_dir()}
+
+
 def check_imports(
     repo: Path, folder: Path, allowed: set[str], says: str, first_party: set[str], problems: list[str]
 ) -> None:
@@ -282,16 +289,18 @@ def problems(repo: Path) -> list[str]:
     check_declared_vs_pinned(runtime, pins, "[project] dependencies", RUNTIME, found, extra_pins_need_reason=True)
     check_declared_vs_pinned(dev, dev_pins, "dev extra", DEV, found, extra_pins_need_reason=False)
 
-    first_party = {p.name for p in (repo / "include").iterdir() if p.is_dir()} | {"tests"}
+    first_party = local_modules(repo / "include") | {"tests"}
     package_may_use = released_with(runtime, found)
-    for folder in ("include", "plugins"):
-        if (repo / folder).is_dir():
-            says = "pyproject.toml [project] dependencies does not declare"
-            check_imports(repo, repo / folder, package_may_use, says, first_party, found)
+    says = "pyproject.toml [project] dependencies does not declare"
+    check_imports(repo, repo / "include", package_may_use, says, first_party, found)
+    # Airflow puts plugins/ and dags/ on sys.path: their own modules import each other by bare name.
+    if (repo / "plugins").is_dir():
+        local = first_party | local_modules(repo / "plugins")
+        check_imports(repo, repo / "plugins", package_may_use, says, local, found)
     if (repo / "dags").is_dir():
         dags_may_use = package_may_use | released_with(pins.keys() - runtime.keys(), [])
         says = f"neither pyproject.toml nor {RUNTIME} declares"
-        check_imports(repo, repo / "dags", dags_may_use, says, first_party | {"dags"}, found)
+        check_imports(repo, repo / "dags", dags_may_use, says, first_party | local_modules(repo / "dags"), found)
 
     check_package_data(repo, pyproject, found)
     return found
