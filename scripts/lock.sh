@@ -17,7 +17,6 @@ LOCK=requirements-lock.txt
 UV="${UV:-$REPO/.venv/bin/uv}"
 [ -x "$UV" ] || UV="$(command -v uv || true)"
 [ -n "$UV" ] || { echo "lock.sh: uv not found: pip install -r requirements-dev.txt (or set UV=...)" >&2; exit 2; }
-export UV_CACHE_DIR="${UV_CACHE_DIR:-$REPO/.cache/uv}"
 
 check=0
 args=()
@@ -27,6 +26,9 @@ done
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# pyspark has no wheel: uv unpacks its ~450 MB sdist to read the metadata, and its cache kept a new copy per
+# run (3.3 GB after seven). A throwaway cache costs one download per run instead; set UV_CACHE_DIR to keep one.
+export UV_CACHE_DIR="${UV_CACHE_DIR:-$work/uv-cache}"
 # uv prefers the versions already in its output file: seeding it with the current lock is what keeps
 # every version that the inputs still allow exactly where it is (the installed environment's truth).
 [ -f "$LOCK" ] && cp "$LOCK" "$work/body.txt"
