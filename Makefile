@@ -13,6 +13,8 @@ help:  ## list targets
 
 setup: $(STAMP) .run/.kafka-jars airflow-db  ## venv, requirements, Kafka jars, Airflow home (idempotent)
 
+# Runtime pins (requirements.txt) and tools (requirements-dev.txt), every version held to the generated lock;
+# then the package itself with --no-deps: its ranges (pyproject.toml) are met by the pins, and pip check proves it.
 $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -41,10 +43,14 @@ test: setup  ## the whole suite: unit, DAG, integration (real Spark, GX, Kafka, 
 test-fast: $(STAMP)  ## unit + DAG integrity: no JVM, broker or server (under 2 minutes)
 	$(ENV) pytest -q -m "not services"
 
-lint: $(STAMP)  ## ruff check + format check + the architecture's import contracts (pyproject.toml)
+lint: $(STAMP)  ## ruff check + format check + the architecture's import contracts + dependency files agree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python scripts/check_deps.py
+
+lock: $(STAMP)  ## regenerate requirements-lock.txt from the requirements files (needs the package index)
+	bash scripts/lock.sh
 
 kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
@@ -60,4 +66,4 @@ clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and 
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db demo test test-fast lint kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db demo test test-fast lint lock kafka-up kafka-down bench clean

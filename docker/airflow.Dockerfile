@@ -12,10 +12,11 @@ RUN apt-get update \
 ENV JAVA_HOME=/usr/lib/jvm/default-java
 
 USER airflow
-# The verified lock as constraints, exactly like `make setup`; apache-airflow pinned so pip never moves it.
+# The verified lock as constraints, exactly like `make setup`; apache-airflow pinned so pip never moves it
+# (requirements.txt carries psycopg2-binary: the package's PostgreSQL driver).
 COPY --chown=airflow:0 requirements.txt requirements-lock.txt /opt/airflow/
 RUN pip install --no-cache-dir \
-      "apache-airflow==3.3.2" psycopg2-binary==2.9.11 \
+      "apache-airflow==3.3.2" \
       -r /opt/airflow/requirements.txt -c /opt/airflow/requirements-lock.txt
 
 # The package, editable: docker-compose.yaml mounts ./include over /opt/airflow/include read-only, and
