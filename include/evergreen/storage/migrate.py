@@ -39,6 +39,8 @@ VERSION_TABLE = "evergreen_schema_version"
 # from then, not empty).
 PRE_MIGRATION_TABLES = ("promotions", "drift_reports", "drift_events", "drift_runs")
 UPGRADE_HINT = "run `evergreen db upgrade`"
+# The scripts as package data (env.py, versions/): wherever the package is installed, never the repo checkout.
+MIGRATIONS = resources.files("evergreen.storage") / "migrations"
 
 
 class SchemaOutdatedError(RuntimeError):
@@ -48,7 +50,7 @@ class SchemaOutdatedError(RuntimeError):
 @contextmanager
 def _alembic(connection: sa.Connection | None = None) -> Iterator[Config]:
     # as_file: Alembic reads scripts from a folder; for an installed package that is the package's own.
-    with resources.as_file(resources.files("evergreen.storage") / "migrations") as folder:
+    with resources.as_file(MIGRATIONS) as folder:
         cfg = Config()
         cfg.set_main_option("script_location", str(folder))
         cfg.attributes.update(connection=connection, version_table=VERSION_TABLE)
