@@ -323,6 +323,6 @@ def test_watch_day_uses_the_projects_own_database_by_default(lake_settings):
     report = watch_day(SPEC, "2026-03-03", model_version=7, reference=reference, current=today)
     assert report.performance["verdict"] == "no labels"
     assert report.model_version == "7"
-    rows = reports("fraud")  # evergreen_engine(): the DB under this test's EVERGREEN_HOME, DDL applied
+    rows = reports("fraud")  # evergreen_engine(): the DB under this test's EVERGREEN_HOME (migrated by lake_settings)
     assert [(r["window_day"], r["model_version"]) for r in rows] == [("2026-03-03", "7")]
     assert Path(report.html_path).is_relative_to(lake_settings.home)
