@@ -110,7 +110,11 @@ def cmd_db_upgrade(args) -> int:
 
     url = args.url or settings().evergreen_db_url
     before = migrate.current(url)
-    after = migrate.upgrade(url)
+    try:
+        after = migrate.upgrade(url)
+    except (migrate.SchemaOutdatedError, migrate.MigrationError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
     print(json.dumps({"db": migrate.shown(url), "from": before, "to": after}))
     return 0
 

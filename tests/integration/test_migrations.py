@@ -383,10 +383,17 @@ def test_upgrade_refuses_a_table_of_another_shape_and_leaves_it_alone(new_db):
             conn.execute(sa.text("INSERT INTO drift_runs (run_id, note) VALUES (:r, :n)"), {"r": "x", "n": "kept"})
     finally:
         eng.dispose()
-    with pytest.raises(RuntimeError, match="table drift_runs exists but is not the pre-migration one"):
+    with pytest.raises(migrate.MigrationError, match="table drift_runs exists but is not the pre-migration one"):
         migrate.upgrade(url)
     assert migrate.current(url) is None
     assert table_names(url) == {"drift_runs"}  # all or nothing: no half-made schema, no version table
+    # The command says so in one line (no traceback) and exits 2.
+    proc = _cli("upgrade", "--url", url)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2
+    assert out == ""
+    assert err.strip().count("\n") == 0
+    assert err.startswith(f"evergreen DB {migrate.shown(url)} not upgraded, nothing changed: table drift_runs exists")
 
 
 def test_outdated_database_is_refused_until_upgraded_and_a_column_change_has_a_path(new_db, tmp_path):
@@ -416,6 +423,7 @@ def test_a_database_migrated_by_newer_code_is_refused_not_touched(new_db, tmp_pa
     with pytest.raises(migrate.SchemaOutdatedError, match="refusing to touch it"):
         migrate.upgrade(url)
     assert migrate.current(url) == newer
+    assert "note" in {c for c, _, _ in shape(url)["promotions"]["columns"]}  # still the newer shape
 
 
 def _cli(*args: str) -> subprocess.Popen:

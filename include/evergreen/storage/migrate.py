@@ -47,6 +47,10 @@ class SchemaOutdatedError(RuntimeError):
     """The evergreen DB is not at the revision this code needs; the message is one line that names the fix."""
 
 
+class MigrationError(RuntimeError):
+    """A migration refused or failed; its transaction was rolled back, so the database is as it was."""
+
+
 @contextmanager
 def _alembic(connection: sa.Connection | None = None) -> Iterator[Config]:
     # as_file: Alembic reads scripts from a folder; for an installed package that is the package's own.
@@ -170,15 +174,20 @@ def upgrade(url: str | None = None) -> str:
     path = _sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)  # a fresh EVERGREEN_HOME
-    with _exclusive(engine(url)) as conn:
-        have = _revision(conn)
-        if have is not None and have not in known:
-            raise SchemaOutdatedError(
-                f"evergreen DB {shown(url)} is at revision {have}, which this code does not know (head {need}): "
-                "it was migrated by newer code; refusing to touch it"
-            )
-        if have != need:
-            with _alembic(conn) as cfg:
-                command.upgrade(cfg, "head")
-            log.info("evergreen DB %s upgraded from revision %s to %s", shown(url), have, need)
+    try:
+        with _exclusive(engine(url)) as conn:
+            have = _revision(conn)
+            if have is not None and have not in known:
+                raise SchemaOutdatedError(
+                    f"evergreen DB {shown(url)} is at revision {have}, which this code does not know "
+                    f"(head {need}): it was migrated by newer code; refusing to touch it"
+                )
+            if have != need:
+                with _alembic(conn) as cfg:
+                    command.upgrade(cfg, "head")
+                log.info("evergreen DB %s upgraded from revision %s to %s", shown(url), have, need)
+    except RuntimeError as e:  # a migration's own refusal (e.g. 0001 meeting a table of another shape)
+        if isinstance(e, SchemaOutdatedError):
+            raise
+        raise MigrationError(f"evergreen DB {shown(url)} not upgraded, nothing changed: {e}") from e
     return need
