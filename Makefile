@@ -11,7 +11,7 @@ ENV := source scripts/env.sh &&
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup: $(STAMP) .run/.kafka-jars airflow-db  ## venv, requirements, Kafka jars, Airflow home (idempotent)
+setup: $(STAMP) .run/.kafka-jars airflow-db db-upgrade  ## venv, requirements, Kafka jars, Airflow DB, evergreen DB (idempotent)
 
 # Runtime pins (requirements.txt) and tools (requirements-dev.txt), every version held to the generated lock;
 # then the package itself with --no-deps: its ranges (pyproject.toml) are met by the pins, and pip check proves it.
@@ -33,6 +33,11 @@ $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.
 airflow-db: $(STAMP)
 	mkdir -p .run
 	$(ENV) airflow db migrate > .run/airflow-migrate.log 2>&1 || { tail -30 .run/airflow-migrate.log; exit 1; }
+
+# Idempotent; adopts a DB an older checkout made with plain DDL. Code never migrates at run time: it checks
+# the revision and refuses with "run `evergreen db upgrade`".
+db-upgrade: $(STAMP)  ## the project's own DB (promotions, drift reports, event ledger) to the code's migrations
+	$(ENV) python -m evergreen.cli db upgrade
 
 demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka event, a retraining by Airflow (~15 min)
 	$(ENV) python -m evergreen.cli demo
@@ -66,4 +71,4 @@ clean:  ## remove run state (lake, Airflow DB, broker data); keeps the venv and 
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db demo test test-fast lint lock kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db db-upgrade demo test test-fast lint lock kafka-up kafka-down bench clean

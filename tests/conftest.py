@@ -44,11 +44,13 @@ def spark():
 
 @pytest.fixture
 def lake_settings(tmp_path, monkeypatch):
-    """Settings pointing at a fresh lake and source DB for one test."""
+    """Settings pointing at a fresh lake, source DB and evergreen DB (migrated, as setup leaves it) for one test."""
     from evergreen import config
+    from evergreen.storage import migrate
 
     monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "home"))
     s = config.reload()
+    migrate.upgrade()
     yield s
     monkeypatch.undo()
     config.reload()

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from evergreen import config
+from evergreen.storage import migrate
 from tests.paths import DAGS_DIR
 
 AS_OF = "2026-03-10"
@@ -24,6 +25,7 @@ def lake(airflow_db, tmp_path_factory):
     saved = os.environ.get("EVERGREEN_HOME")
     os.environ["EVERGREEN_HOME"] = str(home)
     s = config.reload()
+    migrate.upgrade()  # the new home's evergreen DB, as setup makes it
     # 32 days: 21 train + 2 validation + 2 holdout, all older than the 7 days labels need to mature.
     write_gold(
         synthetic_gold("2026-02-01", days=38, rows_per_day=600, seed=3, built_as_of=AS_OF), s.layer("gold", "features")

@@ -27,6 +27,7 @@ from evergreen import config
 from evergreen.contracts import drift_event
 from evergreen.contracts.drift_event import DriftDetected
 from evergreen.events import drift_filter, ledger, producer
+from evergreen.storage import migrate
 from tests.plugins.kafka_broker import free_ports
 
 pytestmark = pytest.mark.kafka
@@ -57,6 +58,7 @@ def events_env(kafka_broker, tmp_path, monkeypatch):
     monkeypatch.setenv("EVERGREEN_KAFKA_DRIFT_TOPIC", f"evergreen.drift.{suffix}")
     monkeypatch.setenv("EVERGREEN_KAFKA_DEAD_LETTER_TOPIC", f"evergreen.drift.{suffix}.dead-letter")
     s = config.reload()
+    migrate.upgrade()  # the new home's evergreen DB, as setup makes it
     yield s
     drift_filter.close()
     monkeypatch.undo()
@@ -430,6 +432,7 @@ def ledger_db(request, events_env, monkeypatch):
         server.createdb(name)
         monkeypatch.setenv("EVERGREEN_EVERGREEN_DB_URL", server.url(name))
         config.reload()
+        migrate.upgrade()
     return request.param
 
 
@@ -437,7 +440,7 @@ def test_two_processes_cannot_both_arm(ledger_db):
     names = ("EVERGREEN_HOME", "EVERGREEN_KAFKA_BOOTSTRAP", "EVERGREEN_EVERGREEN_DB_URL")
     env = {k: os.environ[k] for k in names if k in os.environ}
     assert ledger.engine().dialect.name == ledger_db
-    ledger.engine()  # tables in place before the race
+    ledger.engine()  # schema checked before the race
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         start_at = time.time() + 4  # spawned interpreters import the stack first

@@ -27,20 +27,15 @@ pytestmark = pytest.mark.slow
 PACKAGE = REPO / "include" / "evergreen"
 TIMEOUT = 300
 
-# Creates the project DB the way a deployment does (Alembic migrations where the package has them, else its
-# DDL) and prints its tables as JSON. Run by the fresh venv and, for comparison, by the checkout's package.
+# Creates the project DB the way a deployment does (its Alembic migrations) and prints its tables as JSON.
+# Run by the fresh venv and, for comparison, by the checkout's package.
 CREATE_DB = """
-import importlib.util, json, os, sys
+import json, sys
 import sqlalchemy as sa
+from evergreen.storage.migrate import upgrade
 
 url = sys.argv[1]
-if importlib.util.find_spec("evergreen.storage.migrate") is not None:
-    from evergreen.storage.migrate import upgrade
-    upgrade(url)
-else:
-    os.environ["EVERGREEN_EVERGREEN_DB_URL"] = url
-    from evergreen.storage.sql import evergreen_engine
-    evergreen_engine()
+upgrade(url)
 print(json.dumps(sorted(sa.inspect(sa.create_engine(url)).get_table_names())))
 """
 
@@ -131,10 +126,8 @@ def test_the_wheel_holds_every_file_of_the_package(wheel):
     # What the runtime reads, named, so that a failure says what broke.
     assert "evergreen/contracts/specs/fraud.yaml" in shipped
     assert "evergreen/pipeline/jobs.py" in shipped  # spark-submit's application
-    if (PACKAGE / "storage" / "migrate.py").exists():
-        assert any(n.startswith("evergreen/storage/migrations/versions/") for n in shipped), "no migrations"
-    else:
-        assert any(n.startswith("evergreen/storage/ddl/evergreen/") and n.endswith(".sql") for n in shipped)
+    assert any(n.startswith("evergreen/storage/migrations/versions/") for n in shipped), "no migrations"
+    assert "evergreen/storage/migrations/env.py" in shipped
     requires = {
         Requirement(line.removeprefix("Requires-Dist:")).name
         for line in metadata.splitlines()

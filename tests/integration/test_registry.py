@@ -19,6 +19,7 @@ import pytest
 
 from evergreen import config
 from evergreen.contracts.model_spec import Guard, load_spec
+from evergreen.storage import migrate
 from tests.paths import REPO
 
 AS_OF = "2026-01-24"
@@ -71,6 +72,7 @@ def sqlite_store(tmp_path, monkeypatch):
         mlflow_artifact_root=str(tmp_path / "mlartifacts"),
         evergreen_db_url=f"sqlite:///{tmp_path / 'evergreen.db'}",
     )
+    migrate.upgrade()  # what setup does for a new home
     yield tmp_path
     monkeypatch.undo()
     config.reload()
@@ -354,6 +356,7 @@ def test_train_challenge_promote_against_mlflow_server_on_postgresql(
         mlflow_artifact_root=str(tmp_path / "unused"),  # the server owns the artifacts
         evergreen_db_url=postgres_server.url("evergreen"),
     )
+    migrate.upgrade()
     data, results = trained
     name = spec.name
 

@@ -107,12 +107,16 @@ class AirflowStack:
         return str(Path(sys.executable).parent / "airflow")
 
     def migrate(self) -> None:
+        """Airflow's metadata DB and the project's own DB (the one the components will use: `evergreen db
+        upgrade` runs with their environment), both to their heads before anything starts."""
         self.home.mkdir(parents=True, exist_ok=True)
-        out = subprocess.run(
-            [self._airflow(), "db", "migrate"], env=self.environ(), capture_output=True, text=True, timeout=600
-        )
-        if out.returncode != 0:
-            raise AirflowStackError(f"airflow db migrate failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+        for what, argv in (
+            ("airflow db migrate", [self._airflow(), "db", "migrate"]),
+            ("evergreen db upgrade", [sys.executable, "-m", "evergreen.cli", "db", "upgrade"]),
+        ):
+            out = subprocess.run(argv, env=self.environ(), capture_output=True, text=True, timeout=600)
+            if out.returncode != 0:
+                raise AirflowStackError(f"{what} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
     def start_component(self, name: str) -> None:
         log = open(self.home / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it for its lifetime

@@ -255,6 +255,7 @@ def run(args) -> int:
     from evergreen.common.console import table
     from evergreen.devtools.dag_runs import backfill_days, run_ingest_day, run_retrain
     from evergreen.devtools.datagen import SCENARIO_KIND, Scenario, generate
+    from evergreen.storage import migrate
     from evergreen.storage.inventory import DAY_COLUMNS, summarize
 
     if SCENARIO_KIND.get(args.bad_scenario) != "bad_data":
@@ -267,6 +268,7 @@ def run(args) -> int:
     if args.drift_scenario:
         os.environ["EVERGREEN_SPECS_DIR"] = str(demo_specs(home))
     cfg = config.reload()
+    say(f"evergreen DB {migrate.shown(cfg.evergreen_db_url)} at revision {migrate.upgrade()} (`evergreen db upgrade`)")
     days = [DEMO_START + dt.timedelta(days=i) for i in range(args.days)]
     bad_day = days[args.bad_day - 1]
     normal = min(args.drift_day - 1, args.days) if args.drift_scenario else args.days

@@ -1,4 +1,4 @@
-"""The drift event ledger (tables `drift_events`, `drift_runs`; their DDL lives in `evergreen.storage`).
+"""The drift event ledger (tables `drift_events`, `drift_runs`; shape: evergreen/storage/migrations/versions/).
 
 Airflow turns a Kafka message into an asset event, but it can drop one while a run is active
 (apache/airflow#56050) and groups events into runs by timing (#56750). So the ledger, not Airflow, decides
@@ -28,7 +28,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,8 +35,7 @@ import sqlalchemy as sa
 from evergreen.config import settings
 from evergreen.contracts.drift_event import DriftDetected
 from evergreen.contracts.model_spec import load_spec
-from evergreen.storage.sql import apply_ddl, table
-from evergreen.storage.sql import engine as db_engine
+from evergreen.storage.sql import evergreen_engine, table
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +80,10 @@ def _iso_date(value: str | dt.date) -> str:
 # ------------------------------------------------------------------------------------------ database
 
 
-@cache
-def _ready(url: str) -> sa.Engine:
-    # DDL once per database per process: the watcher calls in for every message.
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # The triggerer may be the first process to touch EVERGREEN_HOME.
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    eng = db_engine(url)
-    apply_ddl(eng, "evergreen")
-    return eng
-
-
 def engine() -> sa.Engine:
-    """The evergreen database of the *current* settings, with the ledger tables in place."""
-    return _ready(settings().evergreen_db_url)
+    """The evergreen database of the *current* settings. Its revision is checked once per process (the
+    watcher calls in for every message); a database nobody upgraded fails with one line naming the fix."""
+    return evergreen_engine()
 
 
 @cache

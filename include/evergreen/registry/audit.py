@@ -1,4 +1,4 @@
-"""The promotion audit trail (table `promotions`; its DDL lives in `evergreen.storage`).
+"""The promotion audit trail (table `promotions`; shape: evergreen/storage/migrations/versions/).
 
 One row per decision: both models' metrics on the same holdout, the decision, the one-line reason, and the
 actor (the policy, or the named person who forced a promotion or rolled back). Rows are only inserted,
