@@ -12,7 +12,8 @@ DOC = """
 ### rollback_model
 Moves a model's `champion` alias back to `to_version`, or to the version marked `previous_champion`, and
 writes an audit row (decision `rollback`, your name and reason) to the `promotions` table and onto the
-model versions. Nothing is retrained. Manual only: trigger it from the UI form.
+model versions. Nothing is retrained. Manual only: trigger it from the UI form, or with "Roll back" on the
+model's Evergreen page (Models in the navigation), which fills `requested_by` with your user name.
 
 **Owner:** data platform (`evergreen-data-platform`). Same as `evergreen rollback --model fraud --reason
 "..." --actor NAME [--to-version N]`.
