@@ -10,6 +10,7 @@ Selectors use hrefs, test ids and our own data attributes, not translated text w
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -171,6 +172,12 @@ def test_an_operator_rolls_back_through_the_dag(page, stack, browser_home):
     assert row["triggered_by"]["run_id"] == run["run_id"]
     assert row["triggered_by"]["triggering_user"] == "operator"
     assert "flags too many good customers" in row["reason"]
+
+    # the run's "Evergreen" tab in the UI shows the audit row it wrote
+    page.goto(f"{stack.api_url}/dags/rollback_model/runs/{quote(run['run_id'], safe='')}/plugin/evergreen-run")
+    tab = page.frame_locator("iframe").first
+    assert tab.locator("tr.decision").first.get_attribute("data-decision") == "rollback"
+    assert "operator" in tab.locator("tr.decision").first.inner_text()
 
     page.goto(stack.api_url + "/")
     frame = open_models(page)

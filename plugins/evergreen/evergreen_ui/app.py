@@ -53,9 +53,13 @@ def can_trigger(user: Any, dag_id: str) -> bool:
 
 
 def same_origin(request: Request) -> None:
-    """A form POST must come from a page of this server (the cookie is SameSite=Lax already; belt and braces)."""
+    """A form POST must come from a page of this server (the cookie is SameSite=Lax already; belt and braces).
+
+    Behind a reverse proxy the browser's host arrives as X-Forwarded-Host; either one matching is enough.
+    """
     origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin and urlsplit(origin).netloc != request.headers.get("host", ""):
+    hosts = {request.headers.get("host", ""), *request.headers.get("x-forwarded-host", "").split(",")}
+    if origin and urlsplit(origin).netloc not in {h.strip() for h in hosts if h.strip()}:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "cross-site request refused")
 
 
