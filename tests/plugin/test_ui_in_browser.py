@@ -176,8 +176,8 @@ def test_an_operator_rolls_back_through_the_dag(page, stack, browser_home):
     # the run's "Evergreen" tab in the UI shows the audit row it wrote
     page.goto(f"{stack.api_url}/dags/rollback_model/runs/{quote(run['run_id'], safe='')}/plugin/evergreen-run")
     tab = page.frame_locator("iframe").first
-    assert tab.locator("tr.decision").first.get_attribute("data-decision") == "rollback"
-    assert "operator" in tab.locator("tr.decision").first.inner_text()
+    assert tab.locator(".decision").first.get_attribute("data-decision") == "rollback"
+    assert "Actor: operator" in tab.locator(".decision").first.inner_text()
 
     page.goto(stack.api_url + "/")
     frame = open_models(page)

@@ -104,7 +104,7 @@ def drift_timeline(rows: list[dict[str, Any]], spec: Any) -> str:
         parts.append(f'<text x="{left - 6}" y="{y2(frac) + 4:.1f}" text-anchor="end">{frac:.1f}</text>')
     step = max(1, round(n / 15))
     for i, r in enumerate(rows):
-        if i % step == 0 or i == n - 1:
+        if i % step == 0:
             parts.append(
                 f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle">'
                 f"{escape(_short(r['window_day']))}</text>"
@@ -165,7 +165,7 @@ def drift_timeline(rows: list[dict[str, Any]], spec: Any) -> str:
                 f'<circle cx="{x(i):.1f}" cy="{y2(d):.1f}" r="{4 if hit else 2.5}" '
                 f'fill="{THRESHOLD if hit else DECAY}"/>'
             )
-    # Fires: a marker above the column.
+    # Fires: a marker above each column; the word only where an episode starts (a fire after a quiet day).
     for i, r in enumerate(rows):
         if r["fires"]:
             cx = x(i)
@@ -173,7 +173,8 @@ def drift_timeline(rows: list[dict[str, Any]], spec: Any) -> str:
                 f'<path d="M{cx - 6:.1f},{top - 14} L{cx + 6:.1f},{top - 14} L{cx:.1f},{top - 3} Z" '
                 f'fill="{THRESHOLD}"/>'
             )
-            parts.append(f'<text x="{cx + 8:.1f}" y="{top - 5}" fill="{THRESHOLD}" font-weight="bold">fire</text>')
+            if i == 0 or not rows[i - 1]["fires"]:
+                parts.append(f'<text x="{cx + 8:.1f}" y="{top - 5}" fill="{THRESHOLD}" font-weight="bold">fire</text>')
     # One link per day over both panels, with the day's numbers as its tooltip.
     for i, r in enumerate(rows):
         href = f"drift/{quote(r['window_day'])}"
@@ -284,7 +285,7 @@ def health_bars(days: list[dict[str, Any]]) -> str:
                 f'fill="{colour}" font-size="14" font-weight="bold">{mark}</text>'
             )
         parts.append("</g></a>")
-        if i % step == 0 or i == n - 1:
+        if i % step == 0:
             parts.append(
                 f'<text x="{left + (i + 0.5) * band:.1f}" y="{top + h + 16}" text-anchor="middle">'
                 f"{escape(_short(d['day']))}</text>"

@@ -46,7 +46,8 @@ th { background: #f5f6f8; font-weight: 600; white-space: nowrap; } td.num, th.nu
        { background:#fcebc8; color:var(--warn); }
 tr.failed td { background: #fdecea; } tr.partial td { background: #fff6e0; } tr.fires td { background: #fdecea; }
 tr.breach td { background: #fff6e0; }
-.reason { max-width: 560px; } code, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
+.reason { max-width: 560px; min-width: 16em; } td.day { white-space: nowrap; } .scroll { overflow-x: auto; }
+code, .mono { font-family: ui-monospace, Menlo, Consolas, monospace; font-size: 12px; }
 .note { background: #f5f6f8; border-left: 3px solid #888; padding: 6px 10px; margin: 8px 0; }
 .error { background: #fdecea; border-left: 3px solid var(--bad); padding: 6px 10px; margin: 8px 0; }
 form.rollback { display: flex; gap: 8px; align-items: end; flex-wrap: wrap; margin: 8px 0; }
@@ -265,23 +266,46 @@ def _promotions(ctx: dict[str, Any], root: str) -> str:
     return f"<h2 id='promotions'>Promotion history</h2>{error_box(section)}{table}"
 
 
+def _trigger_lines(trig: dict[str, Any], root: str) -> list[str]:
+    """What started a decision: the Airflow run, its type, who asked, the drift and asset events."""
+    parts = [airflow_run_link(root, trig.get("dag_id"), trig.get("run_id")) if trig.get("run_id") else ""]
+    if trig.get("run_type"):  # stored as str(DagRunType.X): "DagRunType.ASSET_TRIGGERED"
+        parts.append(f"<span class='muted'>{e(str(trig['run_type']).rsplit('.', 1)[-1].lower())}</span>")
+    if trig.get("requested_by"):
+        parts.append(f"requested by {e(trig['requested_by'])}")
+    if trig.get("triggering_user"):
+        parts.append(f"triggered by {e(trig['triggering_user'])}")
+    if trig.get("drift_events"):
+        parts.append("drift events " + ", ".join(f"<code>{e(x)}</code>" for x in trig["drift_events"]))
+    assets = [a.get("asset") for a in trig.get("asset_events") or [] if isinstance(a, dict)]
+    if assets:
+        parts.append("asset events: " + ", ".join(e(a) for a in dict.fromkeys(assets)))
+    return [p for p in parts if p]
+
+
+def decision_cards(decisions: list[dict[str, Any]], root: str, primary: str) -> str:
+    """The same facts as `decisions_table`, one card each: fits the narrow run tab."""
+    cards = []
+    for r in decisions:
+        versus = DASH if r["champion_version"] is None else "v" + e(r["champion_version"])
+        challenger = num((r["challenger_metrics"] or {}).get(primary))
+        champion = num((r["champion_metrics"] or {}).get(primary))
+        cards.append(
+            f"<div class='card decision' data-decision='{e(r['decision'])}'>"
+            f"<h3>{badge(r['decision'])} {e(r['model'])} v{e(r['challenger_version'])} vs {versus}</h3>"
+            f"<p>{e(primary)}: challenger {challenger}, champion {champion}</p>"
+            f"<p class='reason'>{e(r['reason'])}</p>"
+            f"<p>Actor: <b>{e(r['actor'])}</b> · decided {e(r['decided_at'])} UTC</p>"
+            f"<p class='muted'>{' · '.join(_trigger_lines(r['triggered_by'] or {}, root))}</p></div>"
+        )
+    return "".join(cards) if cards else "<p class='empty'>No decisions yet.</p>"
+
+
 def decisions_table(decisions: list[dict[str, Any]], root: str, primary: str) -> str:
     """Audit rows, newest first: decision, both versions, the primary metric of each, reason, actor, trigger."""
     rows = []
     for r in decisions:
-        trig = r["triggered_by"] or {}
-        parts = [airflow_run_link(root, trig.get("dag_id"), trig.get("run_id")) if trig.get("run_id") else ""]
-        if trig.get("run_type"):
-            parts.append(f"<span class='muted'>{e(trig['run_type'])}</span>")
-        if trig.get("requested_by"):
-            parts.append(f"requested by {e(trig['requested_by'])}")
-        if trig.get("triggering_user"):
-            parts.append(f"triggered by {e(trig['triggering_user'])}")
-        if trig.get("drift_events"):
-            parts.append("drift events " + ", ".join(f"<code>{e(x)}</code>" for x in trig["drift_events"]))
-        assets = [a.get("asset") for a in trig.get("asset_events") or [] if isinstance(a, dict)]
-        if assets:
-            parts.append("asset events: " + ", ".join(e(a) for a in dict.fromkeys(assets)))
+        parts = _trigger_lines(r["triggered_by"] or {}, root)
         challenger = (r["challenger_metrics"] or {}).get(primary)
         champion = (r["champion_metrics"] or {}).get(primary)
         versus = DASH if r["champion_version"] is None else "v" + e(r["champion_version"])
@@ -291,14 +315,14 @@ def decisions_table(decisions: list[dict[str, Any]], root: str, primary: str) ->
             f"<td>v{e(r['challenger_version'])} vs {versus}</td>"
             f"<td class='num'>{num(challenger)} / {num(champion)}</td>"
             f"<td class='reason'>{e(r['reason'])}</td><td>{e(r['actor'])}</td>"
-            f"<td>{'<br>'.join(p for p in parts if p)}</td></tr>"
+            f"<td>{'<br>'.join(parts)}</td></tr>"
         )
     if not rows:
         return "<p class='empty'>No decisions yet.</p>"
     return (
-        "<table class='promotions'><tr><th>Decided (UTC)</th><th>Model</th><th>Decision</th>"
+        "<div class='scroll'><table class='promotions'><tr><th>Decided (UTC)</th><th>Model</th><th>Decision</th>"
         f"<th>Challenger vs champion</th><th class='num'>{e(primary)} challenger / champion</th><th>Reason</th>"
-        "<th>Actor</th><th>Triggered by</th></tr>" + "".join(rows) + "</table>"
+        "<th>Actor</th><th>Triggered by</th></tr>" + "".join(rows) + "</table></div>"
     )
 
 
@@ -315,7 +339,7 @@ def _drift(ctx: dict[str, Any]) -> str:
         watched = [(f, s) for f, s in top if (r["thresholds"] or {}).get(f) is not None]
         worst = f"{e(watched[0][0])} {num(watched[0][1], 3)}" if watched else DASH
         table_rows.append(
-            f"<tr class='{verdict}' data-day='{e(r['window_day'])}'><td>{e(r['window_day'])}</td>"
+            f"<tr class='{verdict}' data-day='{e(r['window_day'])}'><td class='day'>{e(r['window_day'])}</td>"
             f"<td>v{e(r['model_version'])}</td><td class='num'>{num(r.get('rows_profiled'))}</td>"
             f"<td class='num'>{num(r.get('prediction_drift'), 3)}</td><td>{worst}</td>"
             f"<td class='num'>{num(perf.get('recall_decay'), 3)}</td><td>{e(perf.get('verdict'))}</td>"
@@ -330,11 +354,11 @@ def _drift(ctx: dict[str, Any]) -> str:
         f"more than {num(drift.performance.tolerance, 2)} of the reference recall. Click a day for its report.</p>"
     )
     table = (
-        "<table class='drift'><tr><th>Day</th><th>Scored by</th><th class='num'>Rows</th>"
+        "<div class='scroll'><table class='drift'><tr><th>Day</th><th>Scored by</th><th class='num'>Rows</th>"
         "<th class='num'>Prediction drift</th><th>Most drifted watched feature</th><th class='num'>Recall decay</th>"
         "<th>Performance verdict</th><th>Window</th><th>Reasons</th><th>Report</th></tr>"
         + "".join(table_rows)
-        + "</table>"
+        + "</table></div>"
         if table_rows
         else ""
     )
@@ -357,14 +381,17 @@ def _ledger(ctx: dict[str, Any], root: str) -> str:
         )
         rows.append(
             f"<tr data-event='{e(ev['event_id'])}'><td class='mono'>{e(ev['received_at'])}</td>"
-            f"<td><code>{e(ev['event_id'])}</code></td><td>{e(ev.get('drift_window'))}</td>"
+            f"<td><code>{e(ev['event_id'])}</code></td><td class='day'>{e(ev.get('drift_window'))}</td>"
             f"<td>{DASH if ev.get('model_version') is None else 'v' + e(ev['model_version'])}</td>"
             f"<td>{badge(ev['status'])}</td><td>{run_cell}</td><td>{e(ev.get('as_of'))}</td>"
             f"<td class='reason'>{e(ev.get('reason'))}</td></tr>"
         )
     table = (
-        "<table class='ledger'><tr><th>Received (UTC)</th><th>Event</th><th>Window</th><th>Model version</th>"
-        "<th>Status</th><th>Run that took it</th><th>Trained as of</th><th>Why</th></tr>" + "".join(rows) + "</table>"
+        "<div class='scroll'><table class='ledger'><tr><th>Received (UTC)</th><th>Event</th><th>Window</th>"
+        "<th>Model version</th>"
+        "<th>Status</th><th>Run that took it</th><th>Trained as of</th><th>Why</th></tr>"
+        + "".join(rows)
+        + "</table></div>"
         if rows
         else "<p class='empty'>No drift events recorded for this model.</p>"
     )
@@ -400,7 +427,8 @@ def _health(ctx: dict[str, Any], root: str) -> str:
             f"<div><span class='num'>{num(n)}</span> {e(reason)}</div>" for reason, n in d["quarantine_reasons"].items()
         )
         rows.append(
-            f"<tr id='health-{e(d['day'])}' class='{cls}' data-day='{e(d['day'])}'><td>{e(d['day'])}{marker}</td>"
+            f"<tr id='health-{e(d['day'])}' class='{cls}' data-day='{e(d['day'])}'>"
+            f"<td class='day'>{e(d['day'])}{marker}</td>"
             + "".join(
                 f"<td class='num'>{num(d[k])}</td>" for k in ("landing", "bronze", "silver", "quarantine", "gold")
             )
@@ -409,9 +437,10 @@ def _health(ctx: dict[str, Any], root: str) -> str:
             f"<td class='reason'>{reasons or DASH}</td></tr>"
         )
     table = (
-        "<table class='health'><tr><th>Day</th><th class='num'>Landing</th><th class='num'>Bronze</th>"
+        "<div class='scroll'><table class='health'><tr><th>Day</th><th class='num'>Landing</th>"
+        "<th class='num'>Bronze</th>"
         "<th class='num'>Silver</th><th class='num'>Quarantine</th><th class='num'>Gold</th><th>Raw contract gate</th>"
-        "<th>Clean quality gate</th><th>Quarantined rows by reason</th></tr>" + "".join(rows) + "</table>"
+        "<th>Clean quality gate</th><th>Quarantined rows by reason</th></tr>" + "".join(rows) + "</table></div>"
         if rows
         else ""
     )
@@ -446,9 +475,9 @@ def rollback_requested(model: str, run: dict[str, Any], paused: bool | None, roo
     return page("Rollback requested", body)
 
 
-def run_tab(dag_id: str, run_id: str, content: str, root: str = "../../../") -> str:
-    head = f"<h1>{e(dag_id)} <span class='muted mono'>{e(run_id)}</span></h1>"
-    return page(f"Evergreen: {dag_id} {run_id}", head + content)
+def run_tab(dag_id: str, run_id: str, content: str) -> str:
+    """The tab sits inside Airflow's own run page, which already names the DAG and the run."""
+    return page(f"Evergreen: {dag_id} {run_id}", content)
 
 
 def step_report_block(step: str, report: dict[str, Any] | None, root: str, docs_link) -> str:

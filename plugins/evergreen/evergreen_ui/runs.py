@@ -20,10 +20,10 @@ ROOT = "../../"  # from /evergreen/runs/<dag>/<run> to /evergreen/
 
 def run_view(run: dict[str, Any]) -> str:
     view = VIEWS.get(run["dag_id"])
-    state = f"<p class='muted'>Run state: {render.badge(run['state'] or 'unknown')}"
+    state = f"<p class='muted'>What Evergreen recorded for this run ({render.badge(run['state'] or 'unknown')})"
     if run.get("triggering_user_name"):
-        state += f" · triggered by {e(run['triggering_user_name'])}"
-    state += "</p>"
+        state += f", triggered by {e(run['triggering_user_name'])}"
+    state += ".</p>"
     if view is None:
         return state + "<p class='empty'>Evergreen keeps nothing about runs of this DAG.</p>"
     return state + view(run)
@@ -36,7 +36,7 @@ def retrain(run: dict[str, Any]) -> str:
     primary = data.spec(decisions[0]["model"]).metric.primary if decisions else "pr_auc"
     out = ["<h2>Decision</h2>"]
     if decisions:
-        out.append(render.decisions_table(decisions, ROOT, primary))
+        out.append(render.decision_cards(decisions, ROOT, primary))
         out.append(
             "".join(
                 f"<p>{e(d['model'])}: <a href='{ROOT}models/{quote(d['model'], safe='')}/#promotions'>promotion "
@@ -83,7 +83,7 @@ def rollback_model(run: dict[str, Any]) -> str:
     out = [f"<h2>Rollback</h2><p class='muted'>Requested with {conf}</p>"]
     if decisions:
         primary = data.spec(decisions[0]["model"]).metric.primary
-        out.append(render.decisions_table(decisions, ROOT, primary))
+        out.append(render.decision_cards(decisions, ROOT, primary))
     else:
         out.append(
             "<p class='empty'>No audit row from this run: it has not run yet, or it was refused (see its log).</p>"
