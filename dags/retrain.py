@@ -6,7 +6,14 @@ import datetime as dt
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task, task_group
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, drift_events_asset, training_params
+from evergreen.orchestration.dagkit import (
+    DEFAULT_ARGS,
+    GOLD_FEATURES_URI,
+    Tag,
+    drift_events_asset,
+    model_param,
+    training_params,
+)
 
 DOC = """
 ### retrain
@@ -50,7 +57,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     tags=[Tag.EVERGREEN, Tag.TRAINING],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="A spec in evergreen/contracts/specs"),
+        "model": model_param(),
         "as_of": Param(
             None,
             type=["null", "string"],

@@ -6,7 +6,7 @@ import datetime as dt
 
 from airflow.sdk import Asset, Param, dag, task
 
-from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag
+from evergreen.orchestration.dagkit import DEFAULT_ARGS, GOLD_FEATURES_URI, Tag, model_param
 
 DOC = """
 ### score_and_watch
@@ -42,7 +42,7 @@ day (idempotent: the day's predictions and report are replaced; a re-published e
     tags=[Tag.EVERGREEN, Tag.MONITORING],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="A spec in evergreen/contracts/specs"),
+        "model": model_param(),
         "date": Param(
             None,
             type=["null", "string"],

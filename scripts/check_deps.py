@@ -295,7 +295,10 @@ def problems(repo: Path) -> list[str]:
     check_imports(repo, repo / "include", package_may_use, says, first_party, found)
     # Airflow puts plugins/ and dags/ on sys.path: their own modules import each other by bare name.
     if (repo / "plugins").is_dir():
+        # ...and a plugin folder puts itself on sys.path to reach its own package (plugins/evergreen/evergreen_ui).
         local = first_party | local_modules(repo / "plugins")
+        for plugin in (repo / "plugins").iterdir():
+            local |= local_modules(plugin) if plugin.is_dir() else set()
         check_imports(repo, repo / "plugins", package_may_use, says, local, found)
     if (repo / "dags").is_dir():
         dags_may_use = package_may_use | released_with(pins.keys() - runtime.keys(), [])

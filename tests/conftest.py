@@ -70,7 +70,7 @@ def airflow_db(run_dir):
 
 # Markers applied by where a test lives and what it starts, so `-m` selects tiers without anyone remembering
 # to decorate: `make test-fast` runs `-m "not services"` (unit + DAG integrity, no JVM, broker or server).
-FOLDER_MARKS = {"unit": "unit", "dags": "dags", "integration": "integration", "e2e": "e2e"}
+FOLDER_MARKS = {"unit": "unit", "dags": "dags", "integration": "integration", "e2e": "e2e", "plugin": "plugin"}
 FIXTURE_MARKS = {
     "spark": "spark",
     "kafka_broker": "kafka",
@@ -78,7 +78,7 @@ FIXTURE_MARKS = {
     "mlflow_pg_server": "postgres",
     "airflow_db": "airflow",
 }
-SERVICE_MARKS = {"integration", "e2e", "spark", "kafka", "postgres", "airflow", "slow"}
+SERVICE_MARKS = {"integration", "e2e", "plugin", "browser", "spark", "kafka", "postgres", "airflow", "slow"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -87,6 +87,39 @@ def test_dag_files_import_only_the_sdk_providers_and_orchestration(dag_file):
     assert not wrong, f"{dag_file} imports {wrong}: put that code in evergreen.orchestration and call it from there"
 
 
+def test_forms_offer_the_specs_that_exist_and_date_pickers(dag):
+    """The UI renders an `enum` as a choice and `format: date` as a date picker (no free-typed model names)."""
+    from evergreen.contracts.model_spec import known_models
+
+    if "model" in dag.params:
+        schema = dag.params.get_param("model").schema
+        assert schema["enum"] == known_models()
+        assert dag.params.get_param("model").value in known_models()
+    for name in ("date", "as_of"):
+        if name in dag.params:
+            assert dag.params.get_param(name).schema.get("format") == "date", f"{dag.dag_id}.{name}"
+
+
+def test_the_model_choice_follows_the_specs_folder(tmp_path, monkeypatch):
+    """A new spec file shows up in the forms at the next parse; the default stays fraud while it exists."""
+    import shutil
+
+    from evergreen import config
+    from evergreen.contracts.model_spec import SPECS_DIR
+    from evergreen.orchestration.dagkit import model_param
+
+    shutil.copy(SPECS_DIR / "fraud.yaml", tmp_path / "fraud.yaml")
+    (tmp_path / "churn.yaml").write_text("name: churn\n")
+    monkeypatch.setenv("EVERGREEN_SPECS_DIR", str(tmp_path))
+    config.reload()
+    try:
+        param = model_param()
+        assert (param.schema["enum"], param.value) == (["churn", "fraud"], "fraud")
+    finally:
+        monkeypatch.undo()
+        config.reload()
+
+
 @pytest.mark.parametrize("dag_file", dag_files())
 def test_dag_files_do_not_import_heavy_libraries_at_parse_time(dag_file):
     code = (

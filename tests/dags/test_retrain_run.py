@@ -120,6 +120,10 @@ def test_rollback_model_restores_the_previous_champion(lake):
     assert str(run.state) == "success", states
     assert _champion() == "1"
     assert _audit()[-1]["decision"] == "rollback"
+    # the audit row names the Airflow run that rolled back (the Evergreen page links to it)
+    trigger = json.loads(_audit()[-1]["triggered_by"])
+    assert (trigger["kind"], trigger["dag_id"], trigger["run_id"]) == ("rollback", "rollback_model", run.run_id)
+    assert trigger["triggering_user"] == run.triggering_user_name
 
     before = len(_audit())
     run, states = _run("rollback_model", {"to_version": "99", "reason": "typo", "requested_by": "ada"}, 6)

@@ -378,6 +378,19 @@ def pending(model: str | None = None) -> list[dict[str, Any]]:
         return [_row(r) for r in conn.execute(query)]
 
 
+def events(model: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every event in the ledger, newest first (dead letters have no model: asked for all, they come too)."""
+    eng = engine()
+    ev, _ = _tables(eng)
+    query = sa.select(ev).order_by(ev.c.received_at.desc(), ev.c.event_id)
+    if model is not None:
+        query = query.where(ev.c.model == model)
+    if limit is not None:
+        query = query.limit(limit)
+    with eng.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
 def for_run(run_id: str) -> list[dict[str, Any]]:
     """Events a run consumed or covered (oldest first)."""
     eng = engine()

@@ -99,6 +99,21 @@ def check_gate(day: str, step: str) -> dict:
     return {"status": gate["status"], "reason": gate["reason"], "batch_id": report["batch_id"]}
 
 
+def model_param(description: str = "A model spec (include/evergreen/specs/<model>.yaml)"):
+    """The `model` field of a DAG form: a choice among the specs that exist when the file is parsed.
+
+    Listing the specs folder costs a directory read (no YAML is parsed), cheap enough for every parse; a new
+    spec file shows up in the forms at the next parse. `fraud` stays the default while it exists.
+    """
+    from airflow.sdk import Param
+
+    from evergreen.contracts.model_spec import known_models
+
+    models = known_models() or ["fraud"]
+    default = "fraud" if "fraud" in models else models[0]
+    return Param(default, type="string", enum=models, title="Model", description=description)
+
+
 def training_params() -> dict:
     """The training part of a retraining form: window, hyper-parameters, search budget. Empty = the spec."""
     from airflow.sdk import Param

@@ -89,6 +89,15 @@ def history(model: str | None = None, *, limit: int | None = None) -> list[dict[
     return rows
 
 
+def for_airflow_run(run_id: str, model: str | None = None) -> list[dict[str, Any]]:
+    """Decisions taken by one Airflow run (its id in `triggered_by.run_id`), newest first.
+
+    `triggered_by` is JSON text, so the match is made here rather than in SQL: portable, and the table
+    holds one row per decision (hundreds a year), not per event.
+    """
+    return [r for r in history(model) if (r["triggered_by"] or {}).get("run_id") == run_id]
+
+
 def count(model: str | None = None) -> int:
     eng = engine()
     tbl = table(eng, TABLE)
