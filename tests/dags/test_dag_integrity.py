@@ -87,17 +87,18 @@ def test_dag_files_import_only_the_sdk_providers_and_orchestration(dag_file):
     assert not wrong, f"{dag_file} imports {wrong}: put that code in evergreen.orchestration and call it from there"
 
 
-def test_forms_offer_the_specs_that_exist_and_date_pickers(dag):
+def test_forms_offer_the_specs_that_exist_and_date_pickers(dags):
     """The UI renders an `enum` as a choice and `format: date` as a date picker (no free-typed model names)."""
     from evergreen.contracts.model_spec import known_models
 
-    if "model" in dag.params:
-        schema = dag.params.get_param("model").schema
-        assert schema["enum"] == known_models()
-        assert dag.params.get_param("model").value in known_models()
-    for name in ("date", "as_of"):
-        if name in dag.params:
-            assert dag.params.get_param(name).schema.get("format") == "date", f"{dag.dag_id}.{name}"
+    for dag in dags:
+        if "model" in dag.params:
+            schema = dag.params.get_param("model").schema
+            assert schema["enum"] == known_models(), dag.dag_id
+            assert dag.params.get_param("model").value in known_models(), dag.dag_id
+        for name in ("date", "as_of"):
+            if name in dag.params:
+                assert dag.params.get_param(name).schema.get("format") == "date", f"{dag.dag_id}.{name}"
 
 
 def test_the_model_choice_follows_the_specs_folder(tmp_path, monkeypatch):
