@@ -56,6 +56,9 @@ def relaxed_spec():
 
 def build(root: Path) -> Home:
     """Populate the home the current settings point at (EVERGREEN_HOME = `root`)."""
+    from evergreen.storage import migrate
+
+    migrate.upgrade()  # a new home's evergreen DB, as setup makes it (code checks, never migrates)
     home = Home(root)
     _registry(home, root)
     _drift(home)
