@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from evergreen.config import settings
 from evergreen.contracts.drift_event import DriftDetected
 from evergreen.contracts.model_spec import load_spec
-from evergreen.storage.sql import evergreen_engine, table
+from evergreen.storage.sql import evergreen_engine, exclusive_transaction, table
 
 log = logging.getLogger(__name__)
 
@@ -91,30 +91,11 @@ def _tables(eng: sa.Engine) -> tuple[sa.Table, sa.Table]:
     return table(eng, EVENTS), table(eng, RUNS)
 
 
-def _lock_key(model: str) -> int:
-    # A stable signed 64-bit key per model for pg_advisory_xact_lock (Python's hash() is salted per process).
-    return int.from_bytes(hashlib.sha256(f"evergreen.drift:{model}".encode()).digest()[:8], "big", signed=True)
-
-
 @contextmanager
 def _locked(eng: sa.Engine, model: str) -> Iterator[sa.Connection]:
     """One transaction that holds the model's decision lock until it commits or rolls back."""
-    if eng.dialect.name == "sqlite":
-        with eng.connect() as conn:
-            # IMMEDIATE takes SQLite's write lock now, not at the first write: a second process waits here
-            # (busy timeout) instead of reading the same "nothing armed" state and arming too.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-    else:
-        with eng.begin() as conn:
-            if eng.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(model))))
-            yield conn
+    with exclusive_transaction(eng, f"evergreen.drift:{model}") as conn:
+        yield conn
 
 
 def _row(r: sa.Row) -> dict[str, Any]:

@@ -15,7 +15,6 @@ rows kept; see versions/0001_initial_tables.py.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +29,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from evergreen.config import settings
-from evergreen.storage.sql import engine
+from evergreen.storage.sql import engine, exclusive_transaction
 
 log = logging.getLogger(__name__)
 
@@ -139,10 +138,6 @@ def check(url: str | None = None) -> str:
     raise SchemaOutdatedError(f"evergreen DB {shown(url)} {_state(url, have)}, code needs {need}: {UPGRADE_HINT}")
 
 
-def _lock_key() -> int:
-    return int.from_bytes(hashlib.sha256(b"evergreen.schema").digest()[:8], "big", signed=True)
-
-
 @contextmanager
 def _exclusive(eng: sa.Engine) -> Iterator[sa.Connection]:
     """One transaction that no other upgrade of the same database runs beside.
@@ -150,21 +145,8 @@ def _exclusive(eng: sa.Engine) -> Iterator[sa.Connection]:
     Two processes may upgrade at once (two init containers, a test and a demo): the second waits, then finds
     the database at head and does nothing, instead of failing on a table the first just created.
     """
-    if eng.dialect.name == "sqlite":
-        with eng.connect() as conn:
-            # IMMEDIATE takes SQLite's write lock now; SQLite's DDL is transactional, so all or nothing.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-    else:
-        with eng.begin() as conn:
-            if eng.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key())))
-            yield conn
+    with exclusive_transaction(eng, "evergreen.schema") as conn:
+        yield conn
 
 
 def upgrade(url: str | None = None) -> str:

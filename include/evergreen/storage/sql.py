@@ -7,7 +7,9 @@ reflects them, so the code that reads and writes never restates a column list.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib.resources.abc import Traversable
 
@@ -81,3 +83,29 @@ def replace_rows(eng: sa.Engine, name: str, rows: Iterable[Mapping]) -> int:
         if rows:
             conn.execute(tbl.insert(), rows)
     return len(rows)
+
+
+@contextmanager
+def exclusive_transaction(eng: sa.Engine, name: str) -> Iterator[sa.Connection]:
+    """One transaction that holds the lock called `name` until it commits or rolls back.
+
+    SQLite: `BEGIN IMMEDIATE` takes the write lock now, not at the first write, so a second process waits here
+    (busy timeout) instead of reading the same state and acting on it too; SQLite's DDL is transactional.
+    PostgreSQL: a transaction-scoped advisory lock on a stable 64-bit key of `name` (Python's hash() is salted
+    per process). Other databases: a plain transaction.
+    """
+    if eng.dialect.name == "sqlite":
+        with eng.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+    else:
+        with eng.begin() as conn:
+            if eng.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            yield conn
