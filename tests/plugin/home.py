@@ -139,27 +139,7 @@ def _drift(home: Home) -> None:
             computed_at=f"{day}T06:00:00Z",
         )
         report.html_path = str(write_html(report, report_path("fraud", day)))
-        report_table.replace_window(
-            eng,
-            {
-                "model": "fraud",
-                "window_day": dt.date.fromisoformat(day),
-                "model_version": report.model_version,
-                "computed_at": dt.datetime.fromisoformat(f"{day}T06:00:00"),
-                "rows_profiled": report.rows,
-                "measure": report.measure,
-                "feature_scores": report.feature_scores,
-                "drifted_features": report.drifted_features,
-                "thresholds": report.thresholds,
-                "prediction_drift": report.prediction_drift,
-                "performance": report.performance,
-                "reasons": report.reasons,
-                "breached": report.breached,
-                "fires": report.fires,
-                "rule": report.rule,
-                "html_path": report.html_path,
-            },
-        )
+        report_table.replace_window(eng, report.table_row(dt.datetime.fromisoformat(f"{day}T06:00:00")))
 
 
 def report_table_fires(history: list[tuple[str, bool]], spec) -> bool:
