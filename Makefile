@@ -11,8 +11,10 @@ ENV := source scripts/env.sh &&
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup: $(STAMP) .run/.kafka-jars airflow-db  ## venv, requirements, Kafka jars, Airflow home (idempotent)
+setup: $(STAMP) .run/.kafka-jars airflow-db db-upgrade  ## venv, requirements, Kafka jars, Airflow DB, evergreen DB (idempotent)
 
+# Runtime pins (requirements.txt) and tools (requirements-dev.txt), every version held to the generated lock;
+# then the package itself with --no-deps: its ranges (pyproject.toml) are met by the pins, and pip check proves it.
 $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.toml scripts/system-deps.sh
 	bash scripts/system-deps.sh
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -32,15 +34,28 @@ airflow-db: $(STAMP)
 	mkdir -p .run
 	$(ENV) airflow db migrate > .run/airflow-migrate.log 2>&1 || { tail -30 .run/airflow-migrate.log; exit 1; }
 
-demo: setup  ## generate a week of data and run ingest_daily for each day through Airflow
+# Idempotent; adopts a DB an older checkout made with plain DDL. Code never migrates at run time: it checks
+# the revision and refuses with "run `evergreen db upgrade`".
+db-upgrade: $(STAMP)  ## the project's own DB (promotions, drift reports, event ledger) to the code's migrations
+	$(ENV) python -m evergreen.cli db upgrade
+
+demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka event, a retraining by Airflow (~15 min)
 	$(ENV) python -m evergreen.cli demo
 
-test: setup  ## the whole suite: unit, integration (real Spark, GX, Kafka, SQL), DAG tests
+test: setup  ## the whole suite: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)
 	$(ENV) pytest -q
 
-lint: $(STAMP)  ## ruff check + format check
+test-fast: $(STAMP)  ## unit + DAG integrity: no JVM, broker or server (under 2 minutes)
+	$(ENV) pytest -q -m "not services"
+
+lint: $(STAMP)  ## ruff check + format check + the architecture's import contracts + dependency files agree
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python scripts/check_deps.py
+
+lock: $(STAMP)  ## regenerate requirements-lock.txt from the requirements files (needs the package index)
+	bash scripts/lock.sh
 
 up: setup  ## start PostgreSQL, Kafka, MLflow and Airflow as local services (idempotent); prints URLs and login
 	$(ENV) python -m evergreen.cli up
@@ -66,4 +81,4 @@ clean:  ## stop the local services, remove run state (lake, Airflow DB, broker d
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db demo test lint up status down kafka-up kafka-down bench clean
+.PHONY: help setup airflow-db db-upgrade demo test test-fast lint lock up status down kafka-up kafka-down bench clean

@@ -12,14 +12,15 @@ from evergreen.orchestration.dagkit import (
     Tag,
     drift_events_asset,
     gold_watched_asset,
+    model_param,
     training_params,
 )
 
 DOC = """
 ### retrain
 Trains an XGBoost **challenger** on the latest mature gold features (the model spec
-`include/evergreen/specs/<model>.yaml` says which features, which days, which metric), logs it to MLflow
-with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
+`include/evergreen/contracts/specs/<model>.yaml` says which features, which days, which metric), logs it
+to MLflow with its lineage, and lets the **promotion policy** judge it against the current **champion** on the same
 holdout. Runs daily at 03:00 UTC, whenever new gold features have been scored and watched (`gold/watched`,
 after `ingest_daily` -> `score_and_watch`: it knows whether the day drifted), and at once when
 `score_and_watch` publishes a `DriftDetected` event to Kafka (the `drift_events` asset's watcher runs in the
@@ -59,7 +60,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     tags=[Tag.EVERGREEN, Tag.TRAINING],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="A spec in include/evergreen/specs"),
+        "model": model_param(),
         "as_of": Param(
             None,
             type=["null", "string"],

@@ -6,13 +6,14 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from evergreen.orchestration.dagkit import DAGRUN_TIMEOUT, DEFAULT_ARGS, Tag
+from evergreen.orchestration.dagkit import DAGRUN_TIMEOUT, DEFAULT_ARGS, Tag, model_param
 
 DOC = """
 ### rollback_model
 Moves a model's `champion` alias back to `to_version`, or to the version marked `previous_champion`, and
 writes an audit row (decision `rollback`, your name and reason) to the `promotions` table and onto the
-model versions. Nothing is retrained. Manual only: trigger it from the UI form.
+model versions. Nothing is retrained. Manual only: trigger it from the UI form, or with "Roll back" on the
+model's Evergreen page (Models in the navigation), which fills `requested_by` with your user name.
 
 **Owner:** data platform (`evergreen-data-platform`). Same as `evergreen rollback --model fraud --reason
 "..." --actor NAME [--to-version N]`.
@@ -34,7 +35,7 @@ model page or `evergreen champion`, and run it again.
     tags=[Tag.EVERGREEN, Tag.TRAINING, Tag.MANUAL],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="the registered model's name"),
+        "model": model_param("the registered model's name"),
         "to_version": Param(
             None, type=["null", "string"], title="Target version", description="empty = the previous champion"
         ),
@@ -44,10 +45,15 @@ model page or `evergreen champion`, and run it again.
 )
 def rollback_model():
     @task
-    def rollback(params=None) -> dict:
+    def rollback(params=None, dag_run=None) -> dict:
         from evergreen.orchestration.retraining import rollback as move_back
 
-        return move_back(dict(params or {}))
+        return move_back(
+            dict(params or {}),
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            triggering_user=getattr(dag_run, "triggering_user_name", None),
+        )
 
     rollback()
 

@@ -6,7 +6,14 @@ import datetime as dt
 
 from airflow.sdk import Param, dag, task
 
-from evergreen.orchestration.dagkit import DAGRUN_TIMEOUT, DEFAULT_ARGS, Tag, gold_features_asset, gold_watched_asset
+from evergreen.orchestration.dagkit import (
+    DAGRUN_TIMEOUT,
+    DEFAULT_ARGS,
+    Tag,
+    gold_features_asset,
+    gold_watched_asset,
+    model_param,
+)
 
 DOC = """
 ### score_and_watch
@@ -15,8 +22,8 @@ events in one run: each day once, oldest first). The **champion** (loaded from t
 from a file) scores each day into `predictions/<model>/event_date=<day>/`, the model version on every row.
 Then the day's inputs and scores are profiled with whylogs and compared with the **reference profile** stored
 with that model version: Hellinger distance per feature, prediction drift, and recall on the frauds whose
-labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/specs/<model>.yaml`: thresholds,
-k of the last n windows) decides; the report goes to the `drift_reports` table and an HTML page under
+labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/contracts/specs/<model>.yaml`:
+thresholds, k of the last n windows) decides; the report goes to the `drift_reports` table and an HTML page under
 `$EVERGREEN_HOME/reports/drift/<model>/<day>.html`. When the rule newly fires, a `DriftDetected` event goes
 to Kafka and the `retrain` DAG starts at once (its drift watcher runs in the triggerer). Last, `publish`
 emits the `gold/watched` asset naming the days watched: the daily retraining follows it.
@@ -46,7 +53,7 @@ re-published event has the same id).
     tags=[Tag.EVERGREEN, Tag.MONITORING],
     doc_md=DOC,
     params={
-        "model": Param("fraud", type="string", title="Model", description="A spec in include/evergreen/specs"),
+        "model": model_param(),
         "date": Param(
             None,
             type=["null", "string"],

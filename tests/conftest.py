@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.kafka_broker import kafka_broker  # noqa: F401  (fixture: one real broker per session)
+# Fixtures that start real services, one module each: a Kafka broker per session, PostgreSQL and MLflow server.
+pytest_plugins = ["tests.plugins.kafka_broker", "tests.plugins.postgres"]
+
 
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="evergreen-tests-"))
 os.environ["EVERGREEN_HOME"] = str(_RUN_DIR / "evergreen")
@@ -42,11 +44,13 @@ def spark():
 
 @pytest.fixture
 def lake_settings(tmp_path, monkeypatch):
-    """Settings pointing at a fresh lake and source DB for one test."""
+    """Settings pointing at a fresh lake, source DB and evergreen DB (migrated, as setup leaves it) for one test."""
     from evergreen import config
+    from evergreen.storage import migrate
 
     monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "home"))
     s = config.reload()
+    migrate.upgrade()
     yield s
     monkeypatch.undo()
     config.reload()
@@ -62,6 +66,32 @@ def airflow_db(run_dir):
     out = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return os.environ["AIRFLOW_HOME"]
+
+
+# Markers applied by where a test lives and what it starts, so `-m` selects tiers without anyone remembering
+# to decorate: `make test-fast` runs `-m "not services"` (unit + DAG integrity, no JVM, broker or server).
+FOLDER_MARKS = {"unit": "unit", "dags": "dags", "integration": "integration", "e2e": "e2e", "plugin": "plugin"}
+FIXTURE_MARKS = {
+    "spark": "spark",
+    "kafka_broker": "kafka",
+    "postgres_server": "postgres",
+    "mlflow_pg_server": "postgres",
+    "airflow_db": "airflow",
+}
+SERVICE_MARKS = {"integration", "e2e", "plugin", "browser", "spark", "kafka", "postgres", "airflow", "slow"}
+
+
+def pytest_collection_modifyitems(config, items):
+    tests_dir = Path(__file__).parent
+    for item in items:
+        folder = Path(str(item.fspath)).relative_to(tests_dir).parts[0]
+        marks = {FOLDER_MARKS[folder]} if folder in FOLDER_MARKS else set()
+        marks |= {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in item.fixturenames}
+        marks |= {m.name for m in item.iter_markers()}
+        for name in sorted(marks):
+            item.add_marker(name)
+        if marks & SERVICE_MARKS:
+            item.add_marker("services")
 
 
 def pytest_configure(config):

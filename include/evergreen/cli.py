@@ -1,10 +1,11 @@
-"""The `evergreen` command: up, status, down, replay, demo, generate, run-day, lake, champion, rollback.
+"""The `evergreen` command: up, status, down, replay, demo, generate, run-day, lake, champion, rollback, db.
 
 evergreen up                         # PostgreSQL, Kafka, MLflow, Airflow as local services (idempotent)
 evergreen status                     # each service: pid, port, health, log; exit 1 if any is not healthy
 evergreen down                       # stop what `up` started
 evergreen replay --start 2026-01-15 --days 8 --scenario price_inflation@2026-01-16   # days through the stack
 evergreen demo                       # 30 days: a broken batch, a champion, drift, a Kafka event, a retraining
+evergreen db upgrade                 # create / migrate the project's own DB (once per setup; safe to repeat)
 evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
 evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
 evergreen lake                       # rows per layer, gates per day
@@ -161,6 +162,30 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+# ---- db: the project's own database (migrations) ---------------------------------------------------------
+def cmd_db_upgrade(args) -> int:
+    from evergreen.storage import migrate
+
+    url = args.url or settings().evergreen_db_url
+    before = migrate.current(url)
+    try:
+        after = migrate.upgrade(url)
+    except (migrate.SchemaOutdatedError, migrate.MigrationError) as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    print(json.dumps({"db": migrate.shown(url), "from": before, "to": after}))
+    return 0
+
+
+def cmd_db_current(args) -> int:
+    from evergreen.storage import migrate
+
+    url = args.url or settings().evergreen_db_url
+    have, need = migrate.current(url), migrate.head()
+    print(json.dumps({"db": migrate.shown(url), "current": have, "head": need, "up_to_date": have == need}))
+    return 0 if have == need else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="evergreen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -197,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     dn = sub.add_parser("down", help="stop the local services `up` started")
     dn.set_defaults(func=cmd_down)
 
-    d = sub.add_parser("demo", help="the daily loop on embedded defaults")
-    d.add_argument("--days", type=int, default=30, help="14 normal days, then the drift scenario")
+    d = sub.add_parser("demo", help="the whole loop: a broken batch, a champion, drift, a Kafka event, a retraining")
+    d.add_argument("--days", type=int, default=30, help="days to generate; drift runs from --drift-day on")
     d.add_argument("--rows-per-day", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--bad-scenario", default="schema_break")
@@ -217,6 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     rb.add_argument("--reason", required=True)
     rb.add_argument("--actor", required=True, help="who rolls back (recorded in the audit trail)")
     rb.set_defaults(func=cmd_rollback)
+
+    db = sub.add_parser("db", help="the project's own database: upgrade it to the code's migrations, or ask")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply pending migrations (adopts a DB made before migrations)")
+    up.set_defaults(func=cmd_db_upgrade)
+    cur = db_sub.add_parser("current", help="the DB's revision and the code's; exit 1 if they differ")
+    cur.set_defaults(func=cmd_db_current)
+    for p in (up, cur):
+        p.add_argument("--url", default=None, help="SQLAlchemy URL (default: EVERGREEN_EVERGREEN_DB_URL's setting)")
 
     args = parser.parse_args(argv)
     return args.func(args)

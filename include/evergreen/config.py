@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     evergreen_db_url: str = ""  # the project's own tables: promotion audit, drift reports, event ledger
     mlflow_tracking_uri: str = ""  # sqlite file by default; http://mlflow:5000 in the compose stack
     mlflow_artifact_root: str = ""  # local folder by default; s3://bucket/mlflow in production
+    # Where a person's browser reaches the MLflow UI (links on the Airflow UI's Evergreen page). Defaults to the
+    # tracking server when there is one, else `mlflow ui`'s own default address on this machine.
+    mlflow_ui_url: str = ""
 
     spark_master: str = "local[*]"
     spark_shuffle_partitions: int = 4  # small-cluster default; 200 wastes seconds on a laptop
@@ -74,6 +77,10 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
         if not self.mlflow_artifact_root:
             self.mlflow_artifact_root = str(self.home / "mlartifacts")
+        if not self.mlflow_ui_url:
+            server = self.mlflow_tracking_uri.startswith(("http://", "https://"))
+            self.mlflow_ui_url = self.mlflow_tracking_uri if server else "http://127.0.0.1:5000"
+        self.mlflow_ui_url = self.mlflow_ui_url.rstrip("/")
         return self
 
     # Layer roots: the one place lake paths are spelled.

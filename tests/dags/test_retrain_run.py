@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from evergreen import config
+from evergreen.storage import migrate
 from tests.paths import DAGS_DIR
 from tests.smtp_server import smtp_server
 
@@ -38,6 +39,7 @@ def lake(airflow_db, tmp_path_factory, smtp):
     saved = os.environ.get("EVERGREEN_HOME")
     os.environ["EVERGREEN_HOME"] = str(home)
     s = config.reload()
+    migrate.upgrade()  # the new home's evergreen DB, as setup makes it
     # 32 days: 21 train + 2 validation + 2 holdout, all older than the 7 days labels need to mature.
     write_gold(
         synthetic_gold("2026-02-01", days=38, rows_per_day=600, seed=3, built_as_of=AS_OF), s.layer("gold", "features")
@@ -132,6 +134,10 @@ def test_rollback_model_restores_the_previous_champion(lake):
     assert str(run.state) == "success", states
     assert _champion() == "1"
     assert _audit()[-1]["decision"] == "rollback"
+    # the audit row names the Airflow run that rolled back (the Evergreen page links to it)
+    trigger = json.loads(_audit()[-1]["triggered_by"])
+    assert (trigger["kind"], trigger["dag_id"], trigger["run_id"]) == ("rollback", "rollback_model", run.run_id)
+    assert trigger["triggering_user"] == run.triggering_user_name
 
     before = len(_audit())
     run, states = _run("rollback_model", {"to_version": "99", "reason": "typo", "requested_by": "ada"}, 6)

@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from evergreen import config
+from tests.paths import DAGS_DIR
 
 AS_OF = "2026-03-10"
 MODELS = ("fraud", "fraud_one", "fraud_storm", "fraud_overlap", "fraud_restart", "fraud_hostile")
@@ -40,7 +41,7 @@ def loop(kafka_broker, tmp_path_factory):
         (specs / f"{name}.yaml").write_text(text)
     dags = root / "dags"
     dags.mkdir()
-    shutil.copy(checkout() / "dags" / "retrain.py", dags / "retrain.py")
+    shutil.copy(DAGS_DIR / "retrain.py", dags / "retrain.py")
 
     group = f"evergreen-e2e-{uuid.uuid4().hex[:8]}"
     env = {

@@ -22,12 +22,13 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from conftest_pg import postgres_server  # noqa: F401  (fixture)
 
 from evergreen import config
+from evergreen.contracts import drift_event
 from evergreen.contracts.drift_event import DriftDetected
-from evergreen.events import ledger, producer, schema, watch
-from tests.kafka_broker import free_ports
+from evergreen.events import drift_filter, ledger, producer
+from evergreen.storage import migrate
+from tests.plugins.kafka_broker import free_ports
 
 pytestmark = pytest.mark.kafka
 
@@ -57,8 +58,9 @@ def events_env(kafka_broker, tmp_path, monkeypatch):
     monkeypatch.setenv("EVERGREEN_KAFKA_DRIFT_TOPIC", f"evergreen.drift.{suffix}")
     monkeypatch.setenv("EVERGREEN_KAFKA_DEAD_LETTER_TOPIC", f"evergreen.drift.{suffix}.dead-letter")
     s = config.reload()
+    migrate.upgrade()  # the new home's evergreen DB, as setup makes it
     yield s
-    watch.close()
+    drift_filter.close()
     monkeypatch.undo()
     config.reload()
 
@@ -95,7 +97,7 @@ def _apply(messages) -> list:
     results = []
     for message in messages:
         try:
-            results.append(watch.on_drift_message(message))
+            results.append(drift_filter.on_drift_message(message))
         except BaseException as e:  # pragma: no cover - the point of the test
             pytest.fail(f"on_drift_message raised {type(e).__name__}: {e}")
     return results
@@ -124,7 +126,7 @@ def test_publish_consume_arm_then_duplicate(events_env):
 
     (message,) = _consume(s.kafka_bootstrap, s.kafka_drift_topic, 1)
     assert message.key() == b"fraud"
-    payload = watch.on_drift_message(message)
+    payload = drift_filter.on_drift_message(message)
     assert payload == {"event_id": event.event_id, "model": MODEL, "model_version": "7", "window": "2026-01-24"}
     json.dumps(payload)  # what the triggerer stores as the asset event's extra
 
@@ -134,10 +136,10 @@ def test_publish_consume_arm_then_duplicate(events_env):
     assert row["payload"] == json.loads(event.to_json())
 
     # The same message again (a redelivery), and the same event published again: no second run.
-    assert watch.on_drift_message(message) is None
+    assert drift_filter.on_drift_message(message) is None
     producer.publish_drift(event)
     again = _consume(s.kafka_bootstrap, s.kafka_drift_topic, 2)[1]
-    assert watch.on_drift_message(again) is None
+    assert drift_filter.on_drift_message(again) is None
     assert ledger.counts()[ledger.ARMED] == 1
     assert sum(ledger.counts().values()) == 1
 
@@ -160,9 +162,9 @@ def _hostile_messages(rng: random.Random) -> list[tuple[bytes | None, bytes | No
 
     out: list[tuple[bytes | None, bytes | None, str]] = []
     for i in range(100):
-        out.append((f"k{i}".encode(), None, schema.TOMBSTONE))  # kafka-python needs a key for a null value
+        out.append((f"k{i}".encode(), None, drift_event.TOMBSTONE))  # kafka-python needs a key for a null value
     for _ in range(150):  # binary garbage: never valid UTF-8 (0xff cannot appear in UTF-8)
-        out.append((None, b"\xff" + rng.randbytes(rng.randint(0, 2000)), schema.NOT_UTF8))
+        out.append((None, b"\xff" + rng.randbytes(rng.randint(0, 2000)), drift_event.NOT_UTF8))
     for i in range(150):  # broken JSON
         whole = variant()
         broken = [
@@ -173,7 +175,7 @@ def _hostile_messages(rng: random.Random) -> list[tuple[bytes | None, bytes | No
             b"[" * 5000 + b"]" * 5000,  # deep nesting
             b"",
         ][i % 6]
-        out.append((b"fraud", broken, schema.INVALID_JSON))
+        out.append((b"fraud", broken, drift_event.INVALID_JSON))
     for i in range(150):  # valid JSON, wrong shape
         wrong = [
             variant(extra=1),
@@ -183,7 +185,7 @@ def _hostile_messages(rng: random.Random) -> list[tuple[bytes | None, bytes | No
             b"null",
             variant(drifted_features={}),
         ][i % 6]
-        out.append((b"fraud", wrong, schema.INVALID_SCHEMA))
+        out.append((b"fraud", wrong, drift_event.INVALID_SCHEMA))
     for i in range(150):  # wrong types
         wrong = [
             variant(model_version=7),
@@ -193,15 +195,15 @@ def _hostile_messages(rng: random.Random) -> list[tuple[bytes | None, bytes | No
             variant(window="2026-13-01"),
             variant(event_id=12345678901),
         ][i % 6]
-        out.append((b"fraud", wrong, schema.INVALID_SCHEMA))
+        out.append((b"fraud", wrong, drift_event.INVALID_SCHEMA))
     for i in range(100):
-        out.append((b"x", variant(model=f"not-a-model-{i}"), schema.UNKNOWN_MODEL))
+        out.append((b"x", variant(model=f"not-a-model-{i}"), drift_event.UNKNOWN_MODEL))
     for i in range(50):
-        out.append((b"fraud", variant(schema_version=["2", 2, 0, None, 1.5][i % 5]), schema.UNSUPPORTED_VERSION))
+        out.append((b"fraud", variant(schema_version=["2", 2, 0, None, 1.5][i % 5]), drift_event.UNSUPPORTED_VERSION))
     for i in range(150):  # too large: 145 just over the event limit, 5 over 1 MiB (the broker's default cap)
-        size = 1024 * 1024 + 100 + i if i < 5 else schema.MAX_MESSAGE_BYTES + 1 + i
+        size = 1024 * 1024 + 100 + i if i < 5 else drift_event.MAX_MESSAGE_BYTES + 1 + i
         padded = variant(rule="r" * size)
-        out.append((b"fraud", padded, schema.TOO_LARGE))
+        out.append((b"fraud", padded, drift_event.TOO_LARGE))
     assert len(out) == 1000
     rng.shuffle(out)
     return out
@@ -251,9 +253,9 @@ def test_a_thousand_hostile_messages_all_go_to_the_dead_letter_topic(events_env)
         kept = base64.b64decode(record["value_b64"])
         assert record["value_size"] == len(value)
         assert record["value_sha256"] == hashlib.sha256(value).hexdigest()
-        if len(value) > schema.MAX_MESSAGE_BYTES:  # huge: a bounded prefix only
+        if len(value) > drift_event.MAX_MESSAGE_BYTES:  # huge: a bounded prefix only
             assert record["value_truncated"]
-            assert kept == value[: watch.DEAD_LETTER_VALUE_BYTES]
+            assert kept == value[: drift_filter.DEAD_LETTER_VALUE_BYTES]
         else:
             assert not record["value_truncated"]
             assert kept == value
@@ -266,10 +268,10 @@ def test_dead_letter_failure_is_kept_in_the_ledger(events_env, monkeypatch):
     (dead_port,) = free_ports(1)
     monkeypatch.setenv("EVERGREEN_KAFKA_BOOTSTRAP", f"127.0.0.1:{dead_port}")
     config.reload()
-    monkeypatch.setattr(watch, "DEAD_LETTER_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(drift_filter, "DEAD_LETTER_TIMEOUT_S", 1.0)
     started = time.monotonic()
-    assert watch.on_drift_message(b'{"model": "fraud"') is None
-    assert watch.on_drift_message(b'{"model": "fraud"') is None  # the same bare bytes again: kept once
+    assert drift_filter.on_drift_message(b'{"model": "fraud"') is None
+    assert drift_filter.on_drift_message(b'{"model": "fraud"') is None  # the same bare bytes again: kept once
     assert time.monotonic() - started < 10
     assert ledger.pending() == []  # a failure is kept, not pending: it never starts a run
     assert ledger.counts()[ledger.DEAD_LETTER_FAILED] == 1
@@ -363,10 +365,10 @@ def test_rearm_through_the_watcher_with_the_setting(events_env, monkeypatch):
     monkeypatch.setenv("EVERGREEN_DRIFT_REARM_AFTER_S", "0.5")
     config.reload()
     first, second, third = _event(), _event(), _event()
-    assert watch.on_drift_message(first.to_json()) == first.trigger_payload()
-    assert watch.on_drift_message(second.to_json()) is None
+    assert drift_filter.on_drift_message(first.to_json()) == first.trigger_payload()
+    assert drift_filter.on_drift_message(second.to_json()) is None
     time.sleep(0.6)
-    assert watch.on_drift_message(third.to_json()) == third.trigger_payload()
+    assert drift_filter.on_drift_message(third.to_json()) == third.trigger_payload()
 
 
 # ------------------------------------------------------------------------------------------ failure modes
@@ -430,6 +432,7 @@ def ledger_db(request, events_env, monkeypatch):
         server.createdb(name)
         monkeypatch.setenv("EVERGREEN_EVERGREEN_DB_URL", server.url(name))
         config.reload()
+        migrate.upgrade()
     return request.param
 
 
@@ -437,7 +440,7 @@ def test_two_processes_cannot_both_arm(ledger_db):
     names = ("EVERGREEN_HOME", "EVERGREEN_KAFKA_BOOTSTRAP", "EVERGREEN_EVERGREEN_DB_URL")
     env = {k: os.environ[k] for k in names if k in os.environ}
     assert ledger.engine().dialect.name == ledger_db
-    ledger.engine()  # tables in place before the race
+    ledger.engine()  # schema checked before the race
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=context) as pool:
         start_at = time.time() + 4  # spawned interpreters import the stack first

@@ -35,6 +35,7 @@ from evergreen.devtools.datagen import Scenario, generate
 from evergreen.monitoring import DriftDetector, WhylogsHellinger, build_reference, watch_day
 from evergreen.monitoring.report_table import reports
 from evergreen.pipeline import steps
+from evergreen.storage import migrate
 
 START = dt.date(2026, 1, 1)
 SEED, ROWS = 5, 2000
@@ -131,7 +132,9 @@ def outcomes_for(gold: pd.DataFrame, day: str) -> pd.DataFrame:
 
 def watch_days(world, lake: str, days: list[str], watch_home: Path) -> list:
     spec, gold = SPEC, world["gold"][lake]
-    eng = sa.create_engine(f"sqlite:///{watch_home / 'evergreen.db'}")
+    url = f"sqlite:///{watch_home / 'evergreen.db'}"
+    migrate.upgrade(url)  # as setup does (idempotent: a second call for the same home changes nothing)
+    eng = sa.create_engine(url)
     out = []
     with home(watch_home):
         for day in days:
@@ -320,6 +323,6 @@ def test_watch_day_uses_the_projects_own_database_by_default(lake_settings):
     report = watch_day(SPEC, "2026-03-03", model_version=7, reference=reference, current=today)
     assert report.performance["verdict"] == "no labels"
     assert report.model_version == "7"
-    rows = reports("fraud")  # evergreen_engine(): the DB under this test's EVERGREEN_HOME, DDL applied
+    rows = reports("fraud")  # evergreen_engine(): the DB under this test's EVERGREEN_HOME (migrated by lake_settings)
     assert [(r["window_day"], r["model_version"]) for r in rows] == [("2026-03-03", "7")]
     assert Path(report.html_path).is_relative_to(lake_settings.home)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest_pg import mlflow_pg_server, postgres_server  # noqa: F401  (fixtures)
 
 from evergreen import config
 from evergreen.contracts.model_spec import Guard, load_spec
+from evergreen.storage import migrate
 from tests.paths import REPO
 
 AS_OF = "2026-01-24"
@@ -72,6 +72,7 @@ def sqlite_store(tmp_path, monkeypatch):
         mlflow_artifact_root=str(tmp_path / "mlartifacts"),
         evergreen_db_url=f"sqlite:///{tmp_path / 'evergreen.db'}",
     )
+    migrate.upgrade()  # what setup does for a new home
     yield tmp_path
     monkeypatch.undo()
     config.reload()
@@ -335,8 +336,8 @@ def test_champion_lifecycle_on_a_sqlite_store(spec, trained, sqlite_store, predi
 def test_train_challenge_promote_against_mlflow_server_on_postgresql(
     spec,
     trained,
-    postgres_server,  # noqa: F811
-    mlflow_pg_server,  # noqa: F811
+    postgres_server,
+    mlflow_pg_server,
     predictions_seen,
     monkeypatch,
     tmp_path,
@@ -355,6 +356,7 @@ def test_train_challenge_promote_against_mlflow_server_on_postgresql(
         mlflow_artifact_root=str(tmp_path / "unused"),  # the server owns the artifacts
         evergreen_db_url=postgres_server.url("evergreen"),
     )
+    migrate.upgrade()
     data, results = trained
     name = spec.name
 

@@ -21,6 +21,7 @@ import pytest
 
 from evergreen import config
 from evergreen.contracts.model_spec import Guard, load_spec
+from evergreen.storage import migrate
 
 AS_OF = "2026-01-24"
 DAY = "2026-01-16"  # the last gold day: some of its labels arrive after AS_OF (recent_outcomes sees fewer)
@@ -53,6 +54,7 @@ def registry(spec, tmp_path_factory):
     mp.setenv("EVERGREEN_MLFLOW_ARTIFACT_ROOT", str(home / "mlartifacts"))
     mp.setenv("EVERGREEN_EVERGREEN_DB_URL", f"sqlite:///{home / 'evergreen.db'}")
     config.reload()
+    migrate.upgrade()
     try:
         gold_lake = home / "lake"
         write_gold(synthetic_gold("2026-01-01", 16, ROWS_PER_DAY, built_as_of=AS_OF), gold_lake / "gold" / "features")

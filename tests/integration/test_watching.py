@@ -20,6 +20,9 @@ def watch_env(kafka_broker, tmp_path, monkeypatch):
     monkeypatch.setenv("EVERGREEN_KAFKA_DRIFT_TOPIC", f"evergreen.drift.{suffix}")
     s = config.reload()
     from evergreen.events.producer import ensure_topics
+    from evergreen.storage import migrate
+
+    migrate.upgrade()  # the new home's evergreen DB, as setup makes it
 
     ensure_topics(kafka_broker.bootstrap, topics=[s.kafka_drift_topic])
     yield s

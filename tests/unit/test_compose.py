@@ -180,3 +180,27 @@ def test_spark_submit_gets_the_same_s3a_packages(airflow_env):
     bundled = {p.name for p in (Path(pyspark.__file__).parent / "jars").glob("hadoop-client-api-*.jar")}
     version = packages[1].rsplit(":", 1)[1]
     assert bundled == {f"hadoop-client-api-{version}.jar"}, "hadoop-aws must match pyspark's bundled Hadoop"
+
+
+def test_the_evergreen_db_is_migrated_once_before_any_airflow_service(compose, airflow_env):
+    """Tasks only check the evergreen DB's revision (evergreen.storage.migrate): a one-shot service upgrades
+    it, with the Airflow services' own image, environment (the same EVERGREEN_EVERGREEN_DB_URL) and code."""
+    common, services = compose["x-airflow-common"], compose["services"]
+    init = services["evergreen-db-init"]
+    assert init["image"] == common["image"]
+    assert init["environment"] == airflow_env
+    assert init["volumes"] == common["volumes"]
+    # The Airflow image's entrypoint runs a `python` command as is; the module is the `evergreen` command.
+    assert init["command"] == ["python", "-m", "evergreen.cli", "db", "upgrade"]
+    assert init["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert init["restart"] == "no"
+    for name in AIRFLOW_SERVICES[1:]:
+        assert services[name]["depends_on"]["evergreen-db-init"] == {"condition": "service_completed_successfully"}
+    assert "postgres:5432/evergreen" in airflow_env["EVERGREEN_EVERGREEN_DB_URL"]
+
+
+def test_no_mount_or_copy_of_a_sql_folder():
+    """The SQL ships inside the package (migrations, the generator's source DDL): nothing reads a sql/ folder."""
+    assert not (REPO / "sql").exists()
+    assert "sql/" not in (REPO / "docker" / "airflow.Dockerfile").read_text()
+    assert "./sql:" not in COMPOSE.read_text()

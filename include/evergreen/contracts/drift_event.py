@@ -70,7 +70,7 @@ class DriftDetected(BaseModel):
         description="Unique per finding (uuid4 hex by default); the ledger drops a second copy.",
     )
     schema_version: Literal[1] = Field(default=SCHEMA_VERSION, description="Version of this schema.")
-    model: Name = Field(description="A known model spec name (include/evergreen/specs/<model>.yaml).")
+    model: Name = Field(description="A known model spec name (include/evergreen/contracts/specs/<model>.yaml).")
     model_version: Annotated[str, StringConstraints(min_length=1, max_length=64)] = Field(
         description="Registry version of the model whose inputs drifted (the champion that scored)."
     )

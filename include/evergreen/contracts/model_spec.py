@@ -1,18 +1,22 @@
-"""Model specs (include/evergreen/specs/<model>.yaml) as typed objects. The code reads everything
-model-specific from here."""
+"""Model specs (`contracts/specs/<model>.yaml`, shipped inside the package) as typed objects. The code reads
+everything model-specific from here."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field, model_validator
 
-SPECS_DIR = Path(__file__).parent / "specs"
+# Found through the import system, not the checkout: the same in a wheel, an editable install or a zip.
+SPECS_DIR: Traversable = resources.files("evergreen.contracts") / "specs"
+SPEC_SUFFIX = ".yaml"
 
 
 class Source(BaseModel):
@@ -136,24 +140,32 @@ class ModelSpec(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def specs_dir() -> Path:
+def specs_dir() -> Traversable:
+    """The folder of model specs: `EVERGREEN_SPECS_DIR` if set, else the package's own."""
     from evergreen.config import settings
 
     return Path(settings().specs_dir) if settings().specs_dir else SPECS_DIR
 
 
 def load_spec(name: str = "fraud", path: str | None = None) -> ModelSpec:
-    return _load(name, path, str(specs_dir()))
+    folder = specs_dir()
+    file = Path(path) if path else folder / f"{name}{SPEC_SUFFIX}"
+    if not file.is_file():
+        raise FileNotFoundError(f"no model spec {name!r} at {file}; known specs: {_names(folder)}")
+    return _parse(file.read_text())
 
 
 @lru_cache(maxsize=64)
-def _load(name: str, path: str | None, folder: str) -> ModelSpec:
-    file = Path(path) if path else Path(folder) / f"{name}.yaml"
-    if not file.exists():
-        known = sorted(p.stem for p in Path(folder).glob("*.yaml"))
-        raise FileNotFoundError(f"no model spec {name!r} at {file}; known specs: {known}")
-    return ModelSpec.model_validate(yaml.safe_load(file.read_text()))
+def _parse(text: str) -> ModelSpec:
+    # Keyed on the file's content: a hot path (one call per Kafka message) re-reads a few KB, never re-validates.
+    return ModelSpec.model_validate(yaml.safe_load(text))
+
+
+def _names(folder: Traversable) -> list[str]:
+    if not folder.is_dir():
+        return []
+    return sorted(f.name.removesuffix(SPEC_SUFFIX) for f in folder.iterdir() if f.name.endswith(SPEC_SUFFIX))
 
 
 def known_models() -> list[str]:
-    return sorted(p.stem for p in specs_dir().glob("*.yaml"))
+    return _names(specs_dir())

@@ -5,8 +5,8 @@ these processes running; `dag.test()` has no triggerer. The demo, the end-to-end
 benchmark all start Airflow through this one class, so they exercise the same thing.
 
 Why not `airflow standalone`: it starts 32 workers by default, does not restart a dead triggerer and, on
-SIGTERM, left its scheduler and workers running (STACK.md). Here every process is started in its own
-process group and stopped by PID, children included.
+SIGTERM, left its scheduler and workers running (docs/decisions/0003-own-airflow-processes.md). Here every
+process is started in its own process group and stopped by PID, children included.
 """
 
 from __future__ import annotations
@@ -94,7 +94,8 @@ class AirflowStack:
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self.log_ports[0]),
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self.log_ports[1]),
-                # Hand-off from an asset event to a queued run (measured in STACK.md) and a quick first parse.
+                # Hand-off from an asset event to a queued run (docs/decisions/0002-shared-stream-kafka-trigger.md)
+                # and a quick first parse.
                 "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
@@ -109,12 +110,16 @@ class AirflowStack:
         return str(Path(sys.executable).parent / "airflow")
 
     def migrate(self) -> None:
+        """Airflow's metadata DB and the project's own DB (the one the components will use: `evergreen db
+        upgrade` runs with their environment), both to their heads before anything starts."""
         self.home.mkdir(parents=True, exist_ok=True)
-        out = subprocess.run(
-            [self._airflow(), "db", "migrate"], env=self.environ(), capture_output=True, text=True, timeout=600
-        )
-        if out.returncode != 0:
-            raise AirflowStackError(f"airflow db migrate failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
+        for what, argv in (
+            ("airflow db migrate", [self._airflow(), "db", "migrate"]),
+            ("evergreen db upgrade", [sys.executable, "-m", "evergreen.cli", "db", "upgrade"]),
+        ):
+            out = subprocess.run(argv, env=self.environ(), capture_output=True, text=True, timeout=600)
+            if out.returncode != 0:
+                raise AirflowStackError(f"{what} failed:\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
 
     def start_component(self, name: str) -> None:
         # A dead component's group may live on (a killed scheduler's log server and workers): stop it

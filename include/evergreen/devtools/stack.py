@@ -414,6 +414,24 @@ class LocalStack:
         if code != 0:
             raise StackError(f"airflow db migrate failed (exit {code}):\n{_tail(log)}")
 
+    def _upgrade_evergreen_db(self, state: dict) -> None:
+        """`evergreen db upgrade` against the stack's own Evergreen DB (idempotent: at head it does nothing)."""
+        if "postgres" in self.components():
+            self._wait("postgres", state, self.cfg.start_timeout_s)
+        log = self.log_dir / "evergreen-db-upgrade.log"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log, "wb") as fh:
+            code = subprocess.run(
+                [sys.executable, "-m", "evergreen.cli", "db", "upgrade"],
+                env=self._environ(state),
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                timeout=300,
+                check=False,
+            ).returncode
+        if code != 0:
+            raise StackError(f"evergreen db upgrade failed (exit {code}):\n{_tail(log)}")
+
     def up(self) -> list[Health]:
         """Start what is not running and healthy; leave the rest alone. Returns every component's health."""
         state = self.load()
@@ -427,6 +445,8 @@ class LocalStack:
         started: list[str] = []
         migrated = False
         for name in self.components():
+            if name == "mlflow":
+                self._upgrade_evergreen_db(state)  # before anything that writes promotions or drift reports
             h = before[name]
             if h.state == "unhealthy" and name in AIRFLOW_COMPONENTS:
                 # A process that started a moment ago may still be on its way: give it a short while.

@@ -1,6 +1,6 @@
 """Synthetic gold partitions for training tests and benchmarks (no Spark, no landing files).
 
-The rows have the gold contract's columns and Parquet types (what `spark_jobs/features.py` writes) and a
+The rows have the gold contract's columns and Parquet types (what the `features` step writes) and a
 label that is a known, learnable function of the features, with late arrival like the real feed: fraud
 1-10 days after the event (median 3), legitimate 3-7 days. `built_as_of` plays the gold job's run day: a
 label arriving after its end is not in gold yet (null label and label time).

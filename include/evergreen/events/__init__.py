@@ -1,6 +1,7 @@
-"""Drift events: the versioned schema, the Kafka producer, the watcher's apply function, the ledger.
+"""Drift events: the Kafka producer, the watcher's trigger and filter, dead letters, the ledger.
 
-The only room that knows Kafka. Import the submodule you need: `schema` and `ledger` are pure (no Kafka),
-`producer` loads kafka-python, `watch` is what Airflow's triggerer imports
-(`evergreen.events.drift_filter.on_drift_message`).
+The only room that knows Kafka. Import the submodule you need: `ledger` needs no Kafka (SQL only),
+`producer` loads kafka-python, `trigger` (`DriftEventTrigger`) and its filter
+(`evergreen.events.drift_filter.on_drift_message`) are what Airflow's triggerer imports. The event's schema
+is `evergreen.contracts.drift_event`.
 """

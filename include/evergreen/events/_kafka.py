@@ -1,7 +1,8 @@
 """kafka-python, imported once and quietly.
 
-kafka-python 3.0.12 emits about 200 DeprecationWarnings on import (STACK.md); the watcher imports this in
-Airflow's triggerer, whose log would otherwise fill with them. Only this import is silenced.
+kafka-python 3.0.12 emits 218 DeprecationWarnings on import (docs/decisions/0001-kafka-python-warnings.md);
+the watcher imports this in Airflow's triggerer, whose log would otherwise fill with them. Only this import
+is silenced.
 """
 
 from __future__ import annotations

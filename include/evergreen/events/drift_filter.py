@@ -3,7 +3,7 @@
 Airflow's triggerer calls it once per Kafka message (KafkaMessageQueueTrigger / AwaitMessageTrigger pass
 the `confluent_kafka.Message` as the one positional argument). A truthy return fires one asset event whose
 extra carries it, so it returns a small JSON dict; None fires nothing. If it raises, the trigger restarts
-and the message is lost (STACK.md), so it never raises:
+and the message is lost (docs/decisions/0004-event-ledger.md), so it never raises:
 
 - a message that is not a valid DriftDetected (tombstone, too large, not UTF-8, not JSON, wrong schema or
   types, unknown model) goes to the dead-letter topic with the reason, its bytes (a bounded base64 prefix

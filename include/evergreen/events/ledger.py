@@ -1,4 +1,4 @@
-"""The drift event ledger (tables `drift_events`, `drift_runs`; DDL in sql/evergreen/003_drift_events.sql).
+"""The drift event ledger (tables `drift_events`, `drift_runs`; shape: evergreen/storage/migrations/versions/).
 
 Airflow turns a Kafka message into an asset event, but it can drop one while a run is active
 (apache/airflow#56050) and groups events into runs by timing (#56750). So the ledger, not Airflow, decides
@@ -28,7 +28,6 @@ import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,8 +35,7 @@ import sqlalchemy as sa
 from evergreen.config import settings
 from evergreen.contracts.drift_event import DriftDetected
 from evergreen.contracts.model_spec import load_spec
-from evergreen.storage.sql import apply_ddl, table
-from evergreen.storage.sql import engine as db_engine
+from evergreen.storage.sql import evergreen_engine, exclusive_transaction, table
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +80,10 @@ def _iso_date(value: str | dt.date) -> str:
 # ------------------------------------------------------------------------------------------ database
 
 
-@cache
-def _ready(url: str) -> sa.Engine:
-    # DDL once per database per process: the watcher calls in for every message.
-    parsed = sa.make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        # The triggerer may be the first process to touch EVERGREEN_HOME.
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    eng = db_engine(url)
-    apply_ddl(eng, "evergreen")
-    return eng
-
-
 def engine() -> sa.Engine:
-    """The evergreen database of the *current* settings, with the ledger tables in place."""
-    return _ready(settings().evergreen_db_url)
+    """The evergreen database of the *current* settings. Its revision is checked once per process (the
+    watcher calls in for every message); a database nobody upgraded fails with one line naming the fix."""
+    return evergreen_engine()
 
 
 @cache
@@ -104,30 +91,11 @@ def _tables(eng: sa.Engine) -> tuple[sa.Table, sa.Table]:
     return table(eng, EVENTS), table(eng, RUNS)
 
 
-def _lock_key(model: str) -> int:
-    # A stable signed 64-bit key per model for pg_advisory_xact_lock (Python's hash() is salted per process).
-    return int.from_bytes(hashlib.sha256(f"evergreen.drift:{model}".encode()).digest()[:8], "big", signed=True)
-
-
 @contextmanager
 def _locked(eng: sa.Engine, model: str) -> Iterator[sa.Connection]:
     """One transaction that holds the model's decision lock until it commits or rolls back."""
-    if eng.dialect.name == "sqlite":
-        with eng.connect() as conn:
-            # IMMEDIATE takes SQLite's write lock now, not at the first write: a second process waits here
-            # (busy timeout) instead of reading the same "nothing armed" state and arming too.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
-    else:
-        with eng.begin() as conn:
-            if eng.dialect.name == "postgresql":
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(model))))
-            yield conn
+    with exclusive_transaction(eng, f"evergreen.drift:{model}") as conn:
+        yield conn
 
 
 def _row(r: sa.Row) -> dict[str, Any]:
@@ -387,6 +355,19 @@ def pending(model: str | None = None) -> list[dict[str, Any]]:
     query = sa.select(ev).where(ev.c.status.in_(PENDING)).order_by(ev.c.received_at, ev.c.event_id)
     if model is not None:
         query = query.where(ev.c.model == model)
+    with eng.connect() as conn:
+        return [_row(r) for r in conn.execute(query)]
+
+
+def events(model: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Every event in the ledger, newest first (dead letters have no model: asked for all, they come too)."""
+    eng = engine()
+    ev, _ = _tables(eng)
+    query = sa.select(ev).order_by(ev.c.received_at.desc(), ev.c.event_id)
+    if model is not None:
+        query = query.where(ev.c.model == model)
+    if limit is not None:
+        query = query.limit(limit)
     with eng.connect() as conn:
         return [_row(r) for r in conn.execute(query)]
 

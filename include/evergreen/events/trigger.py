@@ -2,9 +2,10 @@
 
 `KafkaSharedStreamTrigger` (provider 2.1.0) keeps one consumer open for every watcher on the same topics and
 connection, and commits an offset only after the asset event it produced is stored: 0.46 s p50 where the
-per-message `KafkaMessageQueueTrigger` re-creates its consumer (~2 s a message, STACK.md). Its stock filter
-fires on every message; ours fires only for the events the ledger arms, so a hostile message goes to the
-dead-letter topic and a storm of drift events for one model becomes one asset event.
+per-message `KafkaMessageQueueTrigger` re-creates its consumer (~2 s a message;
+docs/decisions/0002-shared-stream-kafka-trigger.md). Its stock filter fires on every message; ours fires
+only for the events the ledger arms, so a hostile message goes to the dead-letter topic and a storm of drift
+events for one model becomes one asset event.
 
 It lives in the installed package because the triggerer cannot import from the dags folder.
 """

@@ -11,8 +11,9 @@ The only room that imports whylogs, and only in `_whylogs.py`; the rest talks to
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evergreen.common.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from evergreen.monitoring.daily_watch import watch_day
@@ -46,7 +47,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(f"evergreen.monitoring.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'evergreen.monitoring' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)

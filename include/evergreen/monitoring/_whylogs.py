@@ -1,4 +1,4 @@
-"""The only module that imports whylogs (DESIGN.md: only `monitoring` knows whylogs).
+"""The only module that imports whylogs (only `monitoring` knows whylogs: docs/architecture.md).
 
 whylogs has had no release since 1.6 and its company has shut down, so everything above this module talks
 to `DriftDetector` (detector.py) and to profile bytes, never to whylogs objects: swapping in Evidently or

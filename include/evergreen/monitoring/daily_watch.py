@@ -82,25 +82,5 @@ def watch_day(
     # The day's profile itself (inputs and scores) is kept next to its page: a later comparison, or another
     # reference, can be computed from it without the rows.
     report_path(spec.name, report.window).with_suffix(".profile.bin").write_bytes(profile)
-    report_table.replace_window(
-        eng,
-        {
-            "model": report.model,
-            "window_day": day,
-            "model_version": report.model_version,
-            "computed_at": dt.datetime.now(dt.UTC).replace(tzinfo=None),
-            "rows_profiled": report.rows,
-            "measure": report.measure,
-            "feature_scores": report.feature_scores,
-            "drifted_features": report.drifted_features,
-            "thresholds": report.thresholds,
-            "prediction_drift": report.prediction_drift,
-            "performance": report.performance,
-            "reasons": report.reasons,
-            "breached": report.breached,
-            "fires": report.fires,
-            "rule": report.rule,
-            "html_path": report.html_path,
-        },
-    )
+    report_table.replace_window(eng, report.table_row(dt.datetime.now(dt.UTC)))
     return report

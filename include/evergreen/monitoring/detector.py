@@ -3,8 +3,9 @@
 Why Hellinger, and why our own bins:
 
 - whylogs' default test (KS on KLL sketches) flagged an unchanged column as drifted at 1M rows, and its
-  verdict changed between runs (STACK.md): at that size any tiny sketch error is "significant". A
-  distance does not grow with the row count; Hellinger is bounded in [0, 1] and symmetric.
+  verdict changed between runs (docs/decisions/0005-whylogs-hellinger.md): at that size any tiny sketch
+  error is "significant". A distance does not grow with the row count; Hellinger is bounded in [0, 1]
+  and symmetric.
 - whylogs' `Hellinger.calculate` bins each numeric column into up to 30 equal-width buckets between the
   two profiles' min and max. `amount` is log-normal with a tail to 20,000: nearly all rows land in the
   first bucket, so a 40% price rise is invisible. We bin on the *reference's* quantiles instead (every

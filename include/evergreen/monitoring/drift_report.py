@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +31,27 @@ class DriftReport:
     rows: int = 0
     computed_at: str = ""
     html_path: str | None = None
+
+    def table_row(self, computed_at: dt.datetime) -> dict[str, Any]:
+        """The report as its row of the `drift_reports` table (computed_at naive UTC, as the table stores it)."""
+        return {
+            "model": self.model,
+            "window_day": dt.date.fromisoformat(self.window),
+            "model_version": self.model_version,
+            "computed_at": computed_at.astimezone(dt.UTC).replace(tzinfo=None) if computed_at.tzinfo else computed_at,
+            "rows_profiled": self.rows,
+            "measure": self.measure,
+            "feature_scores": self.feature_scores,
+            "drifted_features": self.drifted_features,
+            "thresholds": self.thresholds,
+            "prediction_drift": self.prediction_drift,
+            "performance": self.performance,
+            "reasons": self.reasons,
+            "breached": self.breached,
+            "fires": self.fires,
+            "rule": self.rule,
+            "html_path": self.html_path,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: NaN becomes null, numpy scalars plain floats."""

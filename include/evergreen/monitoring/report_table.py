@@ -1,29 +1,28 @@
-"""The `drift_reports` table (DDL in sql/evergreen/002_drift_reports.sql): parameterized SQL only."""
+"""The `drift_reports` table (shape: evergreen/storage/migrations/versions/): parameterized SQL only."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from evergreen.common.values import to_json
-from evergreen.config import settings
-from evergreen.storage.sql import apply_ddl, evergreen_engine, table
+from evergreen.storage.sql import evergreen_engine, require_schema, table
 
 TABLE = "drift_reports"
 JSON_COLUMNS = ("feature_scores", "drifted_features", "thresholds", "performance", "reasons")
 
 
 def engine_with_table(eng: sa.Engine | None = None) -> sa.Engine:
+    """`eng` (default: the evergreen DB of the current settings), checked once to be at the migration head.
+
+    Nothing is created here: `evergreen db upgrade` does that once, at setup.
+    """
     if eng is None:
-        # The default SQLite file lives in EVERGREEN_HOME, which a fresh setup may not have created yet.
-        Path(settings().home).mkdir(parents=True, exist_ok=True)
-        return evergreen_engine()  # applies the DDL itself
-    if not sa.inspect(eng).has_table(TABLE):
-        apply_ddl(eng, "evergreen")
+        return evergreen_engine()
+    require_schema(eng)
     return eng
 
 

@@ -104,7 +104,8 @@ def landed_files(day: str, landing: str | None = None) -> tuple[str, list[str] |
 def drift_events_asset():
     """The asset drift events land on: one watcher, one topic, one consumer group for every model.
 
-    Kafka watchers in one triggerer share a thread (ten of them pushed p50 latency to 9-65 s in STACK.md),
+    Kafka watchers in one triggerer share a thread (ten of them pushed p50 latency to 9-66 s:
+    docs/decisions/0002-shared-stream-kafka-trigger.md),
     so models are told apart by the event's payload, never by a watcher each.
     """
     from airflow.sdk import Asset, AssetWatcher
@@ -167,6 +168,21 @@ def check_gate(day: str, step: str) -> dict:
     else:
         log.info(gate["reason"])
     return {"status": gate["status"], "reason": gate["reason"], "batch_id": report["batch_id"]}
+
+
+def model_param(description: str = "A model spec (include/evergreen/contracts/specs/<model>.yaml)"):
+    """The `model` field of a DAG form: a choice among the specs that exist when the file is parsed.
+
+    Listing the specs folder costs a directory read (no YAML is parsed), cheap enough for every parse; a new
+    spec file shows up in the forms at the next parse. `fraud` stays the default while it exists.
+    """
+    from airflow.sdk import Param
+
+    from evergreen.contracts.model_spec import known_models
+
+    models = known_models() or ["fraud"]
+    default = "fraud" if "fraud" in models else models[0]
+    return Param(default, type="string", enum=models, title="Model", description=description)
 
 
 def training_params() -> dict:

@@ -257,7 +257,15 @@ def challenge(plan: dict[str, Any], challenger: dict[str, Any]) -> dict[str, Any
     return clean_json(decision.to_dict())
 
 
-def rollback(params: dict[str, Any]) -> dict[str, Any]:
+def rollback(
+    params: dict[str, Any],
+    *,
+    dag_id: str | None = None,
+    run_id: str | None = None,
+    triggering_user: str | None = None,
+) -> dict[str, Any]:
+    """The rollback_model task: `requested_by` is the actor; the Airflow run (and the user Airflow says
+    triggered it, e.g. from the Evergreen page) go into the audit row's `triggered_by`."""
     from evergreen.registry.rollback import rollback as move_back
 
     requested_by = (params.get("requested_by") or "").strip()
@@ -268,6 +276,7 @@ def rollback(params: dict[str, Any]) -> dict[str, Any]:
         to_version=str(params["to_version"]) if params.get("to_version") else None,
         reason=params["reason"],
         actor=requested_by,
+        triggered_by={"dag_id": dag_id, "run_id": run_id, "triggering_user": triggering_user},
     )
     from evergreen.orchestration import notify
 

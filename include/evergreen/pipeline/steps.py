@@ -1,9 +1,9 @@
 """The daily data steps: ingest -> raw gate -> clean -> quality gate -> features.
 
-Each step is what one Spark job runs (spark_jobs/*.py are its entry points); each ends by writing a
-step report (evergreen.storage.step_reports) that the DAG's gate tasks read. A failed gate never raises here: the
-job did its work (the batch is safely in quarantine), and the gate task is the one that stops the run
-with the one-line reason.
+Each step is what one Spark job runs (`evergreen.pipeline.jobs` is the spark-submit application that calls
+it); each ends by writing a step report (evergreen.storage.step_reports) that the DAG's gate tasks read. A
+failed gate never raises here: the job did its work (the batch is safely in quarantine), and the gate task
+is the one that stops the run with the one-line reason.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The promotion audit trail (table `promotions`, DDL in sql/evergreen/001_promotions.sql).
+"""The promotion audit trail (table `promotions`; shape: evergreen/storage/migrations/versions/).
 
 One row per decision: both models' metrics on the same holdout, the decision, the one-line reason, and the
 actor (the policy, or the named person who forced a promotion or rolled back). Rows are only inserted,
@@ -87,6 +87,15 @@ def history(model: str | None = None, *, limit: int | None = None) -> list[dict[
         if isinstance(r["decided_at"], dt.datetime):
             r["decided_at"] = iso(r["decided_at"].replace(tzinfo=dt.UTC))
     return rows
+
+
+def for_airflow_run(run_id: str, model: str | None = None) -> list[dict[str, Any]]:
+    """Decisions taken by one Airflow run (its id in `triggered_by.run_id`), newest first.
+
+    `triggered_by` is JSON text, so the match is made here rather than in SQL: portable, and the table
+    holds one row per decision (hundreds a year), not per event.
+    """
+    return [r for r in history(model) if (r["triggered_by"] or {}).get("run_id") == run_id]
 
 
 def count(model: str | None = None) -> int:

@@ -14,7 +14,7 @@ a SparkSession costs ~5 s to start on its own, and the model is a Python pyfunc,
 serialisation to Python workers around the same predict call. Past ~100M rows a day, a Spark
 `mapInArrow` over the same `score_batch` is where to go.
 
-The write is atomic and idempotent, the lake's stage -> swap (evergreen/storage/lake.py) done with pyarrow.fs:
+The write is atomic and idempotent, the lake's stage -> swap (evergreen.storage.lake) done with pyarrow.fs:
 1. stage: files go under `predictions/<model>/_staging/<write-id>/event_date=<day>/` (readers skip `_` paths);
    their rows are reconciled with gold's rows of the day before anything live is touched;
 2. swap: the live partition is moved aside into `_trash/`, the staged one moved into place, the trash dropped.
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -45,14 +44,14 @@ from evergreen.config import settings
 from evergreen.contracts.model_spec import ModelSpec
 from evergreen.registry import store
 from evergreen.registry.mlflow_log import load_version
-from evergreen.training.dataset import _fs_and_path, gold_root
+from evergreen.storage.files import ArrowFolders, arrow_fs
+from evergreen.storage.swap import new_stage, swap
+from evergreen.training.dataset import gold_root
 
 log = logging.getLogger(__name__)
 
 LAYER = "predictions"
 PARTITION_KEY = "event_date"
-STAGING, TRASH = "_staging", "_trash"
-STALE_STAGING_SECONDS = 6 * 3600  # older staging is a crashed write's; younger may be a concurrent one's
 DEFAULT_BATCH_ROWS = 262_144  # ~60 MB of features in flight; the same default training streams with
 FILE_ROWS = 4_000_000  # rows per part file: one file for an ordinary day, a few for a huge one
 OUTPUT_COLUMNS = ("transaction_id", "event_time", "score", "model_name", "model_version", "scored_at")
@@ -158,10 +157,9 @@ def score_day(
         raise ValueError(f"gold {day} lacks column(s) {missing} that {spec.name} version {loaded.version} reads")
     gold_rows = gold.count_rows()  # from Parquet footers: the number the write must reconcile with
 
-    fs, root = _fs_and_path(predictions_root(spec.name, lake_root))
-    _drop_stale_staging(fs, f"{root}/{STAGING}")
-    write_id = f"{int(time.time())}-{uuid.uuid4().hex[:8]}"
-    stage = f"{root}/{STAGING}/{write_id}"
+    fs, root = arrow_fs(predictions_root(spec.name, lake_root))
+    folders = ArrowFolders(fs)
+    stage = new_stage(folders, root)
     staged = f"{stage}/{PARTITION_KEY}={day}"
     try:
         scored_at = datetime.now(UTC)
@@ -180,10 +178,9 @@ def score_day(
             )
         if before_commit is not None:
             before_commit(staged)
-        live = f"{root}/{PARTITION_KEY}={day}"
-        _swap(fs, root, live, staged)
+        swap(folders, root, f"{PARTITION_KEY}={day}", staged)
     finally:
-        _delete_dir(fs, stage)
+        folders.delete(stage)
     seconds = time.perf_counter() - started
     out_root = predictions_root(spec.name, lake_root)
     result = {
@@ -241,7 +238,7 @@ def recent_outcomes(spec: ModelSpec, days: Iterable[str], lake_root: str | None 
     key, label, label_time = spec.source.key, spec.label.column, spec.label.time
     preds = _read_predictions_table(spec.name, days, lake_root).select([PARTITION_KEY, key, "score"])
     root = gold_root(spec, None if lake_root is None else str(lake_root))
-    fs, base = _fs_and_path(root)
+    fs, base = arrow_fs(root)
     present = [d for d in days if _data_files(fs, f"{base}/{PARTITION_KEY}={d}")]
     columns = [PARTITION_KEY, key, "score", label, label_time]
     if not present or preds.num_rows == 0:
@@ -277,14 +274,14 @@ def _dataset(fs: pafs.FileSystem, base: str, days: Iterable[str]) -> ds.Dataset:
 
 def _gold_day(spec: ModelSpec, day: str, lake_root: str | None) -> ds.Dataset:
     root = gold_root(spec, None if lake_root is None else str(lake_root))
-    fs, base = _fs_and_path(root)
+    fs, base = arrow_fs(root)
     if not _data_files(fs, f"{base}/{PARTITION_KEY}={day}"):
         raise FileNotFoundError(f"no committed gold partition {PARTITION_KEY}={day} under {root}")
     return _dataset(fs, base, [day])
 
 
 def _read_predictions_table(model: str, days: Iterable[str], lake_root: str | None) -> pa.Table:
-    fs, base = _fs_and_path(predictions_root(model, lake_root))
+    fs, base = arrow_fs(predictions_root(model, lake_root))
     days = sorted({iso_day(d) for d in days})
     present = [d for d in days if _data_files(fs, f"{base}/{PARTITION_KEY}={d}")]
     if len(present) < len(days):
@@ -351,50 +348,3 @@ def _count_rows(fs: pafs.FileSystem, folder: str) -> int:
         with fs.open_input_file(path) as fh:
             total += pq.ParquetFile(fh).metadata.num_rows
     return total
-
-
-def _swap(fs: pafs.FileSystem, root: str, live: str, staged: str) -> None:
-    """Move the live partition aside, the staged one into its place, then drop the old one."""
-    trash = f"{root}/{TRASH}/{live.rsplit('/', 1)[1]}-{uuid.uuid4().hex[:8]}"
-    if fs.get_file_info(live).type != pafs.FileType.NotFound:
-        fs.create_dir(f"{root}/{TRASH}", recursive=True)
-        _move_dir(fs, live, trash)
-    _move_dir(fs, staged, live)
-    _delete_dir(fs, trash)
-
-
-def _move_dir(fs: pafs.FileSystem, src: str, dst: str) -> None:
-    """A folder rename where the filesystem has one (local, HDFS); file by file where it has not (S3)."""
-    try:
-        fs.move(src, dst)
-        return
-    except (NotImplementedError, OSError):
-        if isinstance(fs, pafs.LocalFileSystem):
-            raise
-    for info in fs.get_file_info(pafs.FileSelector(src, recursive=True)):
-        if info.type == pafs.FileType.File:
-            target = dst + info.path[len(src) :]
-            fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-            fs.copy_file(info.path, target)
-    _delete_dir(fs, src)
-
-
-def _delete_dir(fs: pafs.FileSystem, path: str) -> None:
-    if fs.get_file_info(path).type != pafs.FileType.NotFound:
-        fs.delete_dir(path)
-
-
-def _drop_stale_staging(fs: pafs.FileSystem, staging_root: str) -> None:
-    """Remove staging and trash left by crashed writes, once old enough not to belong to a live one."""
-    now = time.time()
-    for folder in (staging_root, staging_root.rsplit("/", 1)[0] + f"/{TRASH}"):
-        if fs.get_file_info(folder).type != pafs.FileType.Directory:
-            continue
-        for entry in fs.get_file_info(pafs.FileSelector(folder)):
-            mtime = entry.mtime.timestamp() if entry.mtime is not None else now
-            if now - mtime <= STALE_STAGING_SECONDS:
-                continue
-            if entry.type == pafs.FileType.Directory:
-                _delete_dir(fs, entry.path)
-            else:
-                fs.delete_file(entry.path)

@@ -13,19 +13,12 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from evergreen.config import Settings, settings
+from evergreen.storage.files import arrow_fs
 from evergreen.storage.lake_names import batch_id
-from evergreen.storage.step_reports import report_path
+from evergreen.storage.step_reports import read_if_any, report_days, report_path
 
 # The columns of a day's row in `summarize` (and of `evergreen lake`), in reading order.
 DAY_COLUMNS = ("day", "landing", "bronze", "silver", "quarantine", "gold", "raw_contract", "clean_quality")
-
-
-def _fs_and_path(uri: str) -> tuple[pafs.FileSystem, str]:
-    if uri.startswith("s3a://"):
-        uri = "s3://" + uri.removeprefix("s3a://")
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri
 
 
 def partition_counts(
@@ -33,7 +26,7 @@ def partition_counts(
 ) -> dict[str, int]:
     """Rows per committed partition `key=value` of a table (only `values`, if given)."""
     cfg = cfg or settings()
-    fs, root = _fs_and_path(cfg.layer(layer, table))
+    fs, root = arrow_fs(cfg.layer(layer, table))
     info = fs.get_file_info(root)
     if info.type == pafs.FileType.NotFound:
         return {}
@@ -84,3 +77,67 @@ def summarize(days: list[str], landing_rows: dict[str, int] | None = None) -> di
                 failures.append({"day": day, "gate": name, "status": g["status"], "reason": g["reason"]})
     layers = {k: sum(r[k] or 0 for r in per_day) for k in ("landing", "bronze", "silver", "quarantine", "gold")}
     return {"layers": layers, "gates": {**gates, "not_passed": failures}, "days": per_day}
+
+
+def quarantine_reasons(days: Iterable[str], cfg: Settings | None = None) -> dict[str, dict[str, int]]:
+    """Quarantined transaction rows per day and reason, counted in the lake (the `reason` column of each
+    batch's quarantine partition), e.g. {"2026-01-05": {"raw contract failed for ...": 19855}}."""
+    cfg = cfg or settings()
+    fs, root = arrow_fs(cfg.layer("quarantine", "transactions"))
+    out: dict[str, dict[str, int]] = {}
+    for day in days:
+        path = f"{root}/batch_id={batch_id(day)}"
+        if fs.get_file_info(path).type != pafs.FileType.Directory:
+            continue
+        reasons = ds.dataset(path, filesystem=fs, format="parquet", exclude_invalid_files=False).to_table(
+            columns=["reason"]
+        )
+        counted = reasons.group_by("reason").aggregate([("reason", "count")])
+        out[day] = dict(
+            sorted(
+                zip(counted["reason"].to_pylist(), counted["reason_count"].to_pylist(), strict=True),
+                key=lambda kv: -kv[1],
+            )
+        )
+    return out
+
+
+def _gate_view(report: dict | None) -> dict | None:
+    if report is None:
+        return None
+    gate = report["gate"]
+    return {
+        "status": gate["status"],
+        "reason": gate["reason"],
+        "failed_expectations": len(gate.get("failed_expectations") or []),
+        "docs_path": gate.get("docs_path"),
+        "result_path": gate.get("result_path"),
+    }
+
+
+def data_health(days: list[str] | None = None, cfg: Settings | None = None) -> list[dict]:
+    """Per day, oldest first: rows per layer (counted in the lake), landing rows (the ingest report's count of
+    what arrived), both gates' verdicts with their Data Docs pages, and quarantine counts by reason.
+
+    `days` defaults to every day with a step report, so a day whose batch broke its contract (nothing in
+    bronze or silver) is listed too.
+    """
+    days = report_days() if days is None else sorted(days)
+    ingest = {d: read_if_any(d, "ingest") for d in days}
+    landing = {d: r["landing_rows"] for d, r in ingest.items() if r and r.get("landing_rows") is not None}
+    summary = summarize(days, landing)
+    reasons = quarantine_reasons(days, cfg)
+    out = []
+    for row in summary["days"]:
+        day = row["day"]
+        out.append(
+            {
+                **row,
+                "gates": {
+                    "raw_contract": _gate_view(ingest[day]),
+                    "clean_quality": _gate_view(read_if_any(day, "clean")),
+                },
+                "quarantine_reasons": reasons.get(day, {}),
+            }
+        )
+    return out

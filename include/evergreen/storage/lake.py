@@ -1,51 +1,73 @@
 """Lake paths and atomic, idempotent partition writes, for local folders and Hadoop URIs (s3a://) alike.
 
-A write never touches a live partition until the new one is complete:
-
-1. stage: Spark writes the DataFrame under `<table>/_staging/<write-id>/` (Spark ignores `_` paths,
-   so readers never see staged files);
-2. commit, per partition: move the live `<table>/<key>=<value>` aside into `_trash/`, rename the staged
-   one into place, then drop the trash.
-
-A crash during (1) leaves only staging garbage; during (2) at worst one partition that is absent (its
-previous version sits in `_trash/`), never one that is half written. The next run of the same day
-re-stages and commits, so a re-run gives the same rows. On object stores a rename is a copy: the
-partition is still never half visible to readers that list `key=value` folders, but the swap is slower.
+A write never touches a live partition until the new one is complete: Spark stages the DataFrame under
+`<table>/_staging/<write-id>/` (Spark ignores `_` paths), the staged rows are counted and checked, then each
+partition is swapped into place (`storage.swap`, the one stage-then-swap of the lake and of scoring).
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Iterable
 
 from pyspark.sql import DataFrame, SparkSession
 
 from evergreen.config import Settings, settings
+from evergreen.storage.swap import STAGING, TRASH, new_stage, swap
 
-STAGING, TRASH = "_staging", "_trash"
-STALE_STAGING_SECONDS = 6 * 3600
+__all__ = ["STAGING", "TRASH", "Lake"]
+
+
+class HadoopFolders:
+    """`storage.swap.Folders` over Spark's Hadoop FileSystem (local paths and s3a:// alike)."""
+
+    def __init__(self, spark: SparkSession):
+        self._Path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+        self._hconf = spark.sparkContext._jsc.hadoopConfiguration()
+
+    def fs(self, path: str):
+        p = self._Path(path)
+        return p.getFileSystem(self._hconf), p
+
+    def exists(self, path: str) -> bool:
+        fs, p = self.fs(path)
+        return bool(fs.exists(p))
+
+    def mkdirs(self, path: str) -> None:
+        fs, p = self.fs(path)
+        fs.mkdirs(p)
+
+    def move(self, src: str, dst: str) -> None:
+        fs, p = self.fs(src)
+        if not fs.rename(p, self._Path(dst)):
+            raise OSError(f"could not move {src} -> {dst}")
+
+    def delete(self, path: str) -> None:
+        fs, p = self.fs(path)
+        if fs.exists(p):
+            fs.delete(p, True)
+
+    def children(self, path: str) -> list[tuple[str, float]]:
+        fs, p = self.fs(path)
+        if not fs.exists(p):
+            return []
+        return [(str(s.getPath().toString()), s.getModificationTime() / 1000) for s in fs.listStatus(p)]
 
 
 class Lake:
     def __init__(self, spark: SparkSession, cfg: Settings | None = None):
         self.spark = spark
         self.cfg = cfg or settings()
-        jvm = spark.sparkContext._jvm
-        self._Path = jvm.org.apache.hadoop.fs.Path
-        self._hconf = spark.sparkContext._jsc.hadoopConfiguration()
+        self.folders = HadoopFolders(spark)
 
     # ---- paths -------------------------------------------------------------------------------------
     def path(self, layer: str, table: str) -> str:
         return self.cfg.layer(layer, table)
 
     def _fs(self, path: str):
-        p = self._Path(path)
-        return p.getFileSystem(self._hconf), p
+        return self.folders.fs(path)
 
     def exists(self, path: str) -> bool:
-        fs, p = self._fs(path)
-        return bool(fs.exists(p))
+        return self.folders.exists(path)
 
     def glob(self, pattern: str) -> list[str]:
         """Files matching a glob, sorted: the one listing used for landing drops, local or s3a."""
@@ -67,9 +89,7 @@ class Lake:
         return sorted(values)
 
     def delete(self, path: str) -> None:
-        fs, p = self._fs(path)
-        if fs.exists(p):
-            fs.delete(p, True)
+        self.folders.delete(path)
 
     # ---- reads -------------------------------------------------------------------------------------
     def read(self, layer: str, table: str, key: str | None = None, values: Iterable[str] | None = None):
@@ -104,9 +124,7 @@ class Lake:
         """
         root = self.path(layer, table)
         replace = sorted({str(v) for v in replace})
-        write_id = f"{int(time.time())}-{uuid.uuid4().hex[:8]}"
-        stage = f"{root}/{STAGING}/{write_id}"
-        self._drop_stale(f"{root}/{STAGING}")
+        stage = new_stage(self.folders, root)
         df.write.mode("overwrite").partitionBy(key).parquet(stage)
 
         staged = {v: f"{stage}/{key}={v}" for v in replace}
@@ -121,7 +139,7 @@ class Lake:
         if before_commit is not None:
             before_commit(stage)
         for value in replace:
-            self._swap(root, f"{key}={value}", staged[value] if value in counts else None)
+            swap(self.folders, root, f"{key}={value}", staged[value] if value in counts else None)
         self.delete(stage)
         return counts
 
@@ -129,22 +147,15 @@ class Lake:
         """Replace a whole unpartitioned table (small snapshots: customers, merchants)."""
         root = self.path(layer, table)
         parent, name = root.rsplit("/", 1)
-        stage = f"{parent}/{STAGING}/{name}-{uuid.uuid4().hex[:8]}"
+        stage = f"{new_stage(self.folders, parent)}-{name}"
         df.write.mode("overwrite").parquet(stage)
         rows = self.spark.read.parquet(stage).count()
-        fs, _ = self._fs(root)
-        trash = f"{parent}/{TRASH}/{name}-{uuid.uuid4().hex[:8]}"
-        if self.exists(root):
-            fs.mkdirs(self._Path(f"{parent}/{TRASH}"))
-            fs.rename(self._Path(root), self._Path(trash))
-        if not fs.rename(self._Path(stage), self._Path(root)):
-            raise OSError(f"could not commit {stage} -> {root}")
-        self.delete(trash)
+        swap(self.folders, parent, name, stage)
         return rows
 
     def drop_partition(self, layer: str, table: str, key: str, value: str) -> None:
         """Remove one partition the same way a commit replaces it (moved aside, then deleted)."""
-        self._swap(self.path(layer, table), f"{key}={value}", None)
+        swap(self.folders, self.path(layer, table), f"{key}={value}", None)
 
     def write_text(self, path: str, text: str) -> None:
         fs, p = self._fs(path)
@@ -153,18 +164,6 @@ class Lake:
             out.write(bytearray(text.encode()))
         finally:
             out.close()
-
-    def _swap(self, root: str, part: str, staged: str | None) -> None:
-        fs, _ = self._fs(root)
-        live = f"{root}/{part}"
-        trash = f"{root}/{TRASH}/{part}-{uuid.uuid4().hex[:8]}"
-        if self.exists(live):
-            fs.mkdirs(self._Path(f"{root}/{TRASH}"))
-            if not fs.rename(self._Path(live), self._Path(trash)):
-                raise OSError(f"could not move {live} aside")
-        if staged is not None and not fs.rename(self._Path(staged), self._Path(live)):
-            raise OSError(f"could not commit {staged} -> {live}")
-        self.delete(trash)
 
     def _child_values(self, path: str, key: str) -> list[str]:
         fs, p = self._fs(path)
@@ -175,13 +174,3 @@ class Lake:
             for s in fs.listStatus(p)
             if s.isDirectory() and s.getPath().getName().startswith(f"{key}=")
         ]
-
-    def _drop_stale(self, staging_root: str) -> None:
-        """Remove staging left by crashed writes, once it is old enough not to belong to a live one."""
-        fs, p = self._fs(staging_root)
-        if not fs.exists(p):
-            return
-        now_ms = time.time() * 1000
-        for status in fs.listStatus(p):
-            if now_ms - status.getModificationTime() > STALE_STAGING_SECONDS * 1000:
-                fs.delete(status.getPath(), True)

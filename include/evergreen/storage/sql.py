@@ -1,21 +1,21 @@
-"""SQLAlchemy access to the project's tables.
+"""SQLAlchemy access to the project's tables: one engine per URL, tables reflected, parameterized writes.
 
-Table shapes are defined once, as DDL in `sql/` (portable across SQLite and PostgreSQL); this module
-applies that DDL and reflects the tables, so Python never restates a column list.
+The project's own tables (promotions, drift reports, the event ledger) are shaped by versioned migrations
+(`evergreen.storage.migrate`, scripts in `migrations/versions/`), applied once by setup; this module
+reflects them, so the code that reads and writes never restates a column list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
-from importlib import resources
 from importlib.resources.abc import Traversable
 
 import sqlalchemy as sa
 
 from evergreen.config import settings
-
-SQL_DIR = resources.files("evergreen.storage") / "ddl"
 
 
 def engine(url: str | None = None) -> sa.Engine:
@@ -33,10 +33,25 @@ def _engine(url: str) -> sa.Engine:
 
 
 def evergreen_engine() -> sa.Engine:
-    """The project's own database (audit trail, reports), with its tables in place."""
+    """The project's own database (audit trail, drift reports, event ledger), checked to be at the code's
+    migration head; raises `migrate.SchemaOutdatedError` (one line: run `evergreen db upgrade`) if not."""
     eng = engine(settings().evergreen_db_url)
-    apply_ddl(eng, "evergreen")
+    require_schema(eng)
     return eng
+
+
+def require_schema(eng: sa.Engine) -> None:
+    """Fail unless `eng`'s database is at the migration head: checked once per URL per process, never
+    migrated here (setup applies migrations: `evergreen db upgrade`)."""
+    _schema_checked(eng.url.render_as_string(hide_password=False))
+
+
+@lru_cache(maxsize=32)
+def _schema_checked(url: str) -> None:
+    # A failed check raises, so it is not cached: the next call looks again (after an upgrade, it passes).
+    from evergreen.storage.migrate import check  # Alembic loads only where the project's DB is used
+
+    check(url)
 
 
 def ddl_statements(path: Traversable) -> list[str]:
@@ -45,19 +60,14 @@ def ddl_statements(path: Traversable) -> list[str]:
     return [s.strip() for s in body.split(";") if s.strip()]
 
 
-def apply_ddl(eng: sa.Engine, database: str = "source") -> None:
-    """Create every table of `sql/<database>/*.sql` that does not exist yet (idempotent).
+def run_ddl(eng: sa.Engine, path: Traversable) -> None:
+    """Run a plain DDL file in one transaction (the emulated source tables: `CREATE ... IF NOT EXISTS`).
 
-    Two databases: `source` (the operational tables the model reads) and `evergreen` (the project's own:
-    promotion audit, drift reports, event ledger). They are separate settings, usually separate DBs.
+    The project's own tables never come this way: they are migrated (`evergreen.storage.migrate`).
     """
-    files = sorted((f for f in (SQL_DIR / database).iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
-    if not files:
-        raise FileNotFoundError(f"no DDL in {SQL_DIR / database}")
     with eng.begin() as conn:
-        for path in files:
-            for stmt in ddl_statements(path):
-                conn.execute(sa.text(stmt))
+        for stmt in ddl_statements(path):
+            conn.execute(sa.text(stmt))
 
 
 def table(eng: sa.Engine, name: str) -> sa.Table:
@@ -73,3 +83,29 @@ def replace_rows(eng: sa.Engine, name: str, rows: Iterable[Mapping]) -> int:
         if rows:
             conn.execute(tbl.insert(), rows)
     return len(rows)
+
+
+@contextmanager
+def exclusive_transaction(eng: sa.Engine, name: str) -> Iterator[sa.Connection]:
+    """One transaction that holds the lock called `name` until it commits or rolls back.
+
+    SQLite: `BEGIN IMMEDIATE` takes the write lock now, not at the first write, so a second process waits here
+    (busy timeout) instead of reading the same state and acting on it too; SQLite's DDL is transactional.
+    PostgreSQL: a transaction-scoped advisory lock on a stable 64-bit key of `name` (Python's hash() is salted
+    per process). Other databases: a plain transaction.
+    """
+    if eng.dialect.name == "sqlite":
+        with eng.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+    else:
+        with eng.begin() as conn:
+            if eng.dialect.name == "postgresql":
+                key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+            yield conn

@@ -30,3 +30,18 @@ def read_report(day: str, step: str) -> dict[str, Any]:
     if not path.exists():
         raise FileNotFoundError(f"no {step} report for {day} at {path}: did the {step} job run for that day?")
     return json.loads(path.read_text())
+
+
+def report_days() -> list[str]:
+    """Days that have at least one step report, ascending (a broken batch's day included: its ingest
+    report says why it stopped)."""
+    root = Path(settings().home) / "reports" / "runs"
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.json")))
+
+
+def read_if_any(day: str, step: str) -> dict[str, Any] | None:
+    """A step's report, or None when that step has not run for the day (or stopped before it)."""
+    path = report_path(day, step)
+    return json.loads(path.read_text()) if path.exists() else None

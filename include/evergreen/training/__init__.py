@@ -13,8 +13,9 @@ so `import evergreen.training` (or its dataset module) does not load xgboost, sk
 from __future__ import annotations
 
 import os
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from evergreen.common.lazy import lazy_attributes
 
 # XGBoost's OpenMP runtime (libgomp, vendored in the wheel) busy-waits between parallel regions by default.
 # On a shared machine (Spark, Airflow and the scheduler on the same cores) a spinning thread waits for a
@@ -56,7 +57,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(import_module(f"evergreen.training.{_WHERE[name]}"), name)
-    raise AttributeError(f"module 'evergreen.training' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _WHERE)

@@ -36,6 +36,7 @@ import pyarrow.fs as pafs
 from evergreen.common.days import iso_day
 from evergreen.config import settings
 from evergreen.contracts.model_spec import ModelSpec
+from evergreen.storage.files import arrow_fs
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ def load_training_data(
     mature_through = (date.fromisoformat(as_of) - timedelta(days=spec.label.mature_after_days)).isoformat()
 
     root = gold_root(spec, lake_root)
-    fs, base = _fs_and_path(root)
+    fs, base = arrow_fs(root)
     days = _partitions(fs, base)
     mature = [d for d in sorted(days) if d <= mature_through]
     needed = holdout_days + validation_days + MIN_TRAIN_DAYS
@@ -218,16 +219,6 @@ def load_training_data(
 
 
 # ---- internals ---------------------------------------------------------------------------------------------
-
-
-def _fs_and_path(uri: str) -> tuple[pafs.FileSystem, str]:
-    if uri.startswith("s3a://"):
-        uri = "s3://" + uri.removeprefix("s3a://")
-    if uri.startswith("file://"):
-        return pafs.LocalFileSystem(), uri.removeprefix("file://")
-    if "://" in uri:
-        return pafs.FileSystem.from_uri(uri)
-    return pafs.LocalFileSystem(), uri
 
 
 def _partitions(fs: pafs.FileSystem, base: str) -> dict[str, list[tuple[str, int]]]:

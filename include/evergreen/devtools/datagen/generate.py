@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from evergreen.devtools.datagen.scenarios import NEW_MERCHANT_CATEGORY, Scenario
 from evergreen.storage import sql
 
 MANIFEST_FILE = "_manifest.json"  # underscore: Spark skips it when it lists a landing folder
+SOURCE_DDL = resources.files("evergreen.devtools.datagen") / "source_tables.sql"
 
 
 def generate(
@@ -84,7 +86,7 @@ def generate(
 
     # The source DB as it stands on the last generated day.
     eng = sql.engine(db_url)
-    sql.apply_ddl(eng)
+    sql.run_ddl(eng, SOURCE_DDL)
     n_cust = sql.replace_rows(eng, "customers", customer_rows(population.customers, last_day))
     n_merch = sql.replace_rows(eng, "merchants", merchant_rows(population.merchants, last_day))
 

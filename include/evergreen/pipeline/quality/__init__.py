@@ -6,8 +6,9 @@ use, so a DAG file that only reads stored gate results never pays for it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from evergreen.common.lazy import lazy_attributes
 from evergreen.pipeline.quality.gate_result import CLEAN_QUALITY, FAILED, PARTIAL, PASSED, RAW_CONTRACT, GateResult
 
 if TYPE_CHECKING:
@@ -25,9 +26,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in ("raw_contract_gate", "clean_quality_gate"):
-        from evergreen.pipeline.quality import gates
-
-        return getattr(gates, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, {"raw_contract_gate": "gates", "clean_quality_gate": "gates"})

@@ -1,8 +1,8 @@
 """Fixtures for tests against a real PostgreSQL server and a real `mlflow server` backed by it.
 
 PostgreSQL runs through scripts/postgres.sh (the script the demo and CI use) with its own data dir and a
-free port; the MLflow server through `evergreen.devtools.mlflow_server.MlflowServer`. Import the fixtures into a
-test module (`from conftest_pg import mlflow_pg_server, postgres_server`). If either cannot start, the
+free port; the MLflow server through `evergreen.devtools.mlflow_server.MlflowServer`. The fixtures are a pytest
+plugin (registered in tests/conftest.py), so any test can ask for them by name. If either cannot start, the
 fixture fails with the output: a skipped "PostgreSQL" test would prove nothing.
 
 As root the server runs as the `postgres` user, which must reach the data dir: it lives in its own
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service_script import run_service_script
+from tests.plugins.service_script import run_service_script
 
 ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_SH = ROOT / "scripts" / "postgres.sh"

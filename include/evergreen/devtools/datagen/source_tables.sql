@@ -1,5 +1,6 @@
--- Operational source tables the fraud model reads (customers, merchants).
--- Portable DDL: runs unchanged on SQLite and PostgreSQL. evergreen.db.apply_ddl(engine, "source").
+-- Operational source tables the fraud model reads (customers, merchants), as the emulated upstream system
+-- has them. Plain DDL, not migrations: upstream owns these shapes; the synthetic generator only stands in for
+-- it (evergreen.devtools.datagen.generate runs this file). Portable: SQLite and PostgreSQL.
 CREATE TABLE IF NOT EXISTS customers (
     customer_id   VARCHAR(32) PRIMARY KEY,
     signup_date   DATE        NOT NULL,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from evergreen.devtools.ports import free_ports
-from tests.service_script import run_service_script
+from tests.plugins.service_script import run_service_script
 
 # kafka-python 3.0.12 warns ~200 times on import; half of those are attributed to importlib.resources, which
 # pyproject's `DeprecationWarning:kafka.*` filter does not match. Import it once here, quietly.
@@ -26,7 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import kafka  # noqa: F401
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = ROOT / "scripts" / "kafka.sh"
 
 
