@@ -78,12 +78,17 @@ def get(client, path: str, token: str | None, **kw):
 
 
 def rollback_runs() -> list:
+    """rollback_model runs queued by hand (the page). The session's Airflow DB is shared with tests/dags, whose
+    `dag.test()` rollbacks are run_type dag_test and are not the page's doing."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
     from sqlalchemy import select
 
     with create_session() as session:
-        runs = session.scalars(select(DagRun).where(DagRun.dag_id == "rollback_model")).all()
+        runs = session.scalars(
+            select(DagRun).where(DagRun.dag_id == "rollback_model", DagRun.run_type == DagRunType.MANUAL)
+        ).all()
         return [(r.run_id, dict(r.conf or {}), r.triggering_user_name, r.run_type) for r in runs]
 
 
