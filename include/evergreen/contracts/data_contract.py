@@ -80,6 +80,44 @@ MERCHANT_COLUMNS: tuple[Column, ...] = (
     Column("onboarded_date", DATE),
 )
 
+# Gold: one row per transaction, the model's features and the label known so far. Written with exactly these
+# types whatever a batch holds (all-null, no null, empty): Spark would otherwise take each column's type from
+# the expression that built it. Numbers the model reads are floats at the model's door (its signature), see
+# evergreen.registry.mlflow_log.as_model_input.
+GOLD_ID_COLUMNS: tuple[Column, ...] = (
+    Column("transaction_id", STRING, key=True),
+    Column("event_time", TIMESTAMP, key=True),
+    Column("customer_id", STRING, key=True),
+    Column("merchant_id", STRING, key=True),
+    Column("event_date", DATE, key=True),
+)
+GOLD_FEATURE_COLUMNS: tuple[Column, ...] = (
+    Column("amount", DOUBLE),
+    Column("log_amount", DOUBLE),
+    Column("hour", INT),
+    Column("weekday", INT),
+    Column("currency", STRING),
+    Column("category", STRING),
+    Column("channel", STRING),
+    Column("device", STRING),
+    Column("country", STRING),
+    Column("customer_age_days", INT),
+    Column("customer_segment", STRING),
+    Column("country_mismatch", INT),
+    Column("merchant_age_days", INT),
+    Column("cust_txn_count_24h", LONG),
+    Column("cust_txn_count_7d", LONG),
+    Column("cust_amount_mean_30d", DOUBLE),
+    Column("amount_to_cust_mean_30d", DOUBLE),
+    Column("cust_distinct_merchants_7d", INT),
+    Column("secs_since_prev_txn", LONG),
+    Column("merchant_txn_count_7d", LONG),
+    Column("merchant_known_fraud_rate_30d", DOUBLE),
+    Column("merchant_known_labels_30d", LONG),
+)
+GOLD_LABEL_COLUMNS: tuple[Column, ...] = (Column("is_fraud", INT), Column("label_time", TIMESTAMP))
+GOLD_COLUMNS = (*GOLD_ID_COLUMNS, *GOLD_FEATURE_COLUMNS, *GOLD_LABEL_COLUMNS)
+
 # Lineage columns ingest adds to every bronze row.
 SOURCE_FILE, BATCH_ID, INGESTED_AT = "_source_file", "_batch_id", "_ingested_at"
 # Bronze keeps the landed text of every field that did not parse as its contract type ({column: text}), so a

@@ -251,6 +251,7 @@ def champion_summary(model: str) -> dict | None:
 
 def run(args) -> int:
     """`evergreen demo`: the whole loop; prints the story and one JSON line, exits non-zero if it broke."""
+    __import__("evergreen.devtools.demo_options").devtools.demo_options.check_demo_options(args, start=DEMO_START)
     from evergreen import config
     from evergreen.common.console import table
     from evergreen.devtools.dag_runs import backfill_days, run_ingest_day, run_retrain
