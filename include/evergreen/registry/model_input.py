@@ -56,28 +56,28 @@ def _cast(col: pd.Series, want: DataType, what: str) -> pd.Series:
             if pd.api.types.is_integer_dtype(have) and len(col):
                 big = np.abs(col.dropna().to_numpy(dtype=np.float64)) > 2**53
                 if big.any():
-                    raise ModelInputError(f"{what}: column {name} holds integers too large for the model's {want}")
+                    raise ModelInputError(f"{what}: column {name} holds integers too large for the model's {want.name}")
             return values.astype(target)
         if pd.api.types.is_object_dtype(have) and col.isna().all():
             return col.astype(target)  # an all-null column arrives as objects: nulls are NaN
-        raise ModelInputError(f"{what}: column {name} is {have}, the model's signature wants {want}")
+        raise ModelInputError(f"{what}: column {name} is {have}, the model's signature wants {want.name}")
     if want in _INTEGER:
         target = _INTEGER[want]
         if have == target:
             return col
         if not (pd.api.types.is_numeric_dtype(have) or pd.api.types.is_bool_dtype(have)):
-            raise ModelInputError(f"{what}: column {name} is {have}, the model's signature wants {want}")
+            raise ModelInputError(f"{what}: column {name} is {have}, the model's signature wants {want.name}")
         if col.isna().any():
             raise ModelInputError(
                 f"{what}: column {name} has {int(col.isna().sum())} null(s) but the model's signature wants "
-                f"{want} (no nulls); retrain the model: newer signatures declare numeric features double"
+                f"{want.name} (no nulls); retrain the model: newer signatures declare numeric features double"
             )
         values = col.to_numpy()
         if pd.api.types.is_float_dtype(have) and not np.all(np.mod(values, 1) == 0):
-            raise ModelInputError(f"{what}: column {name} holds fractions but the model's signature wants {want}")
+            raise ModelInputError(f"{what}: column {name} holds fractions but the model's signature wants {want.name}")
         info = np.iinfo(target)
         if len(values) and (values.min() < info.min or values.max() > info.max):
-            raise ModelInputError(f"{what}: column {name} is out of the range of the model's {want}")
+            raise ModelInputError(f"{what}: column {name} is out of the range of the model's {want.name}")
         return col.astype(target)
     if want == DataType.string:
         if pd.api.types.is_object_dtype(have) or pd.api.types.is_string_dtype(have):
