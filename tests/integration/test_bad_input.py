@@ -140,6 +140,8 @@ CASES: dict[str, tuple[Case, callable]] = {
     "nested_all.jsonl": (Case("jsonl", False, "amount not a number in 100.0% of rows"), _all_nested),
     "null_burst.csv": (Case("csv", False, "amount null in 3"), _null_burst),
     "blank_lines.csv": (Case("csv", True), corrupt.blank_lines),
+    # the same Latin-1 bytes, but this file's encoding is declared in the source's contract
+    "declared_latin1.csv": (Case("csv", True), corrupt.latin1),
     "blank_lines.jsonl": (Case("jsonl", True), corrupt.blank_lines),
 }
 
@@ -157,7 +159,11 @@ def corpus(spark, tmp_path_factory):
         for name, (case, damage) in cases.items():
             shutil.copy(bases[case.base], drop / name)
             damage(drop / name)
-        source = replace(data_contract.TRANSACTIONS, max_line_bytes=MAX_LINE)
+        source = replace(
+            data_contract.TRANSACTIONS,
+            max_line_bytes=MAX_LINE,
+            file_encodings=(("declared_latin1.csv", "latin-1"),),
+        )
         lake = Lake(spark, cfg)
         files = steps.landing_files(lake, str(drop))
         report = steps.ingest_source(spark, lake, source, CORPUS_DAY, files, contract_gate=False)
@@ -223,7 +229,7 @@ def test_a_refused_file_is_kept_line_for_line_byte_for_byte(corpus):
     """The Latin-1 file: its lines are in quarantine exactly as they landed (text, or base64 of the bytes)."""
     name = "latin1.csv"
     raw = (corpus["drop"] / name).read_bytes().splitlines()[1:]
-    records = corpus["quarantine"].filter(F.col("record").contains(name)).select("stage", "record").collect()
+    records = corpus["quarantine"].filter(F.col("record").contains(f'/{name}"')).select("stage", "record").collect()
     assert {r["stage"] for r in records} == {"landing_file"}
     lines = []
     for r in records:
@@ -231,6 +237,12 @@ def test_a_refused_file_is_kept_line_for_line_byte_for_byte(corpus):
         lines.append(record["_line"].encode() if "_line" in record else base64.b64decode(record["_line_base64"]))
     assert sorted(lines) == sorted(raw)
     assert any("_line_base64" in json.loads(r["record"]) for r in records)
+
+
+def test_a_declared_encoding_is_read_in_it(corpus):
+    bronze = corpus["bronze"].filter(F.col(data_contract.SOURCE_FILE).endswith("declared_latin1.csv"))
+    categories = {r[0] for r in bronze.select("category").distinct().collect()}
+    assert set(corrupt.LATIN1_VALUES) <= categories  # "straße", not "stra\ufffde"
 
 
 def test_a_value_that_is_not_its_type_keeps_its_text_in_bronze(corpus):

@@ -28,6 +28,13 @@ RAW_TYPE = T.MapType(T.StringType(), T.StringType())
 _SPARK_CHARSETS = {"utf-8": "UTF-8", "iso8859-1": "ISO-8859-1", "ascii": "US-ASCII"}
 
 
+def java_charset(encoding: str) -> str:
+    """A Python codec name as the JVM spells it (Spark's `encoding` option): latin-1 -> ISO-8859-1."""
+    name = _codec(encoding)
+    return {"utf-8": "UTF-8", "iso8859-1": "ISO-8859-1", "iso8859-15": "ISO-8859-15", "cp1252": "windows-1252",
+            "ascii": "US-ASCII"}.get(name, name.upper())  # fmt: skip
+
+
 def _strings(names: list[str]) -> T.StructType:
     return T.StructType([T.StructField(n, T.StringType(), True) for n in names])
 
@@ -40,7 +47,7 @@ def read_csv_file(spark: SparkSession, path: str, header: list[str], *, encoding
         .option("enforceSchema", True)  # the names were checked by the file gate; read by position
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
-        .option("encoding", encoding)
+        .option("encoding", java_charset(encoding))
         .option("sep", delimiter)
         .option("escape", '"')  # RFC 4180: a quote inside a quoted field is doubled
         .schema(_strings([*header, CORRUPT]))
@@ -57,7 +64,7 @@ def read_jsonl_file(spark: SparkSession, path: str, *, encoding: str) -> DataFra
         spark.read.option("primitivesAsString", True)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT)
-        .option("encoding", encoding)
+        .option("encoding", java_charset(encoding))
         .json(path)
     )
     cols = [
