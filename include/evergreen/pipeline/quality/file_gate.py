@@ -152,19 +152,22 @@ def check_content(staged: DataFrame, verdicts: list[FileVerdict], source: data_c
     """
     contract = source.columns
     raw = F.col(data_contract.RAW)
+    # A malformed line is counted once, as malformed: its half-parsed fields do not count again as nulls,
+    # untyped values or unknown codes.
+    parsed = F.col(data_contract.CORRUPT_RECORD).isNull()
     aggs = [F.count(F.lit(1)).alias("rows"), F.count(data_contract.CORRUPT_RECORD).alias("malformed")]
     aggs.append(F.first(data_contract.CORRUPT_RECORD, ignorenulls=True).alias("malformed_example"))
     for c in contract:
         if c.type != data_contract.STRING:
-            aggs.append(F.count(raw[c.name]).alias(f"{c.name}__untyped"))
-            aggs.append(F.first(raw[c.name], ignorenulls=True).alias(f"{c.name}__untyped_example"))
-    parsed = F.col(data_contract.CORRUPT_RECORD).isNull()  # a malformed line is counted once, as malformed
+            untyped = F.when(parsed, raw[c.name])
+            aggs.append(F.count(untyped).alias(f"{c.name}__untyped"))
+            aggs.append(F.first(untyped, ignorenulls=True).alias(f"{c.name}__untyped_example"))
     for c in data_contract.checked_not_null(contract):
         aggs.append(F.count(F.when(parsed & F.col(c.name).isNull(), 1)).alias(f"{c.name}__null"))
     for c in contract:
         if c.allowed:
-            outside = F.col(c.name).isNotNull() & ~F.col(c.name).isin(*c.allowed)
-            aggs.append(F.count(F.col(c.name)).alias(f"{c.name}__non_null"))
+            outside = parsed & F.col(c.name).isNotNull() & ~F.col(c.name).isin(*c.allowed)
+            aggs.append(F.count(F.when(parsed, F.col(c.name))).alias(f"{c.name}__non_null"))
             aggs.append(F.count(F.when(outside, 1)).alias(f"{c.name}__outside"))
             aggs.append(F.first(F.when(outside, F.col(c.name)), ignorenulls=True).alias(f"{c.name}__outside_example"))
     per_file = staged.groupBy(data_contract.SOURCE_FILE).agg(*aggs).collect()
