@@ -186,18 +186,27 @@ def test_every_layer_has_the_contract_types_and_scoring_takes_the_batch(spark, d
             if c.type in expected:
                 assert table.schema.field(c.name).type == expected[c.type], c.name
     features = table.to_pandas()
-    if kind == "no_null":
-        # the shape that broke scoring: pandas gives a null-free long column int64, a nullable one float64
-        assert features["secs_since_prev_txn"].dtype == np.int64
+    # A long feature is never null, so pandas gives it int64 in every batch; a number that can be missing
+    # is a double in gold, so pandas gives it float64 in every batch: the same types, nulls or none.
+    longs = [c.name for c in data_contract.GOLD_FEATURE_COLUMNS if c.type == "long"]
+    assert not features[longs].isna().any().any()
+    if rows:
+        assert all(features[c].dtype == np.int64 for c in longs)
+        assert features["secs_since_prev_txn"].dtype == np.float64
     scores = score_frame(model, table)
     assert scores.shape == (rows,)
     assert np.isfinite(scores).all()
-    # every numeric feature is a double in the signature, whatever the training sample's nulls were
-    assert set(signature_types(model).values()) <= {DataType.double, DataType.string}
+    types = signature_types(model)
+    assert {n for n, t in types.items() if t == DataType.long} == set(longs)
+    assert set(types.values()) == {DataType.double, DataType.long, DataType.string}
+    if rows:
+        # and MLflow's own enforcement takes the batch as it is, without our cast
+        model.predict(features[list(types)])
 
 
-def test_the_model_alone_refuses_what_scoring_accepts(spark, dims, model):
-    """Without the cast to the signature, MLflow refuses the null-free int64 column (the demo's crash)."""
+def test_an_int64_where_the_signature_wants_double_is_cast_not_refused(spark, dims, model):
+    """The demo's crash: gold built before `secs_since_prev_txn` was a double held it as a long, so a day
+    without a null arrived as int64 and MLflow refused it. Scoring casts it to the signature's type."""
     from mlflow.exceptions import MlflowException
 
     from evergreen.scoring.batch import score_frame
@@ -210,7 +219,7 @@ def test_the_model_alone_refuses_what_scoring_accepts(spark, dims, model):
         silver_today.unionByName(history), None, customers, merchants, as_of=str(DAY), out_dates=[str(DAY)]
     ).toPandas()
     names = model.metadata.get_input_schema().input_names()
-    assert gold["secs_since_prev_txn"].dtype == np.int64
+    old_gold = gold.assign(secs_since_prev_txn=gold["secs_since_prev_txn"].astype(np.int64))
     with pytest.raises(MlflowException, match="int64"):
-        model.predict(gold[names])
-    assert score_frame(model, gold).shape == (len(gold),)
+        model.predict(old_gold[names])
+    assert np.allclose(score_frame(model, old_gold), score_frame(model, gold))

@@ -45,10 +45,33 @@ def test_columns_outside_the_signature_are_left_alone():
 
 
 def test_a_signature_does_not_depend_on_the_sample_holding_a_null():
-    with_null = pd.DataFrame({"secs": [1.0, np.nan], "n": np.array([1, 2], dtype=np.int64), "c": ["a", "b"]})
-    without = pd.DataFrame({"secs": np.array([1, 2], dtype=np.int64), "n": [1.0, np.nan], "c": ["a", None]})
+    """Its numeric types come from the gold contract: a never-null count is long, any other number double."""
+    numeric = ["secs_since_prev_txn", "customer_age_days", "cust_txn_count_7d"]
+    with_null = pd.DataFrame({
+        "secs_since_prev_txn": [1.0, np.nan],
+        "customer_age_days": [3.0, np.nan],
+        "cust_txn_count_7d": np.array([1, 2], dtype=np.int64),
+        "channel": ["web", "pos"],
+    })  # fmt: skip
+    without = pd.DataFrame({
+        "secs_since_prev_txn": np.array([1, 2], dtype=np.int64),
+        "customer_age_days": np.array([3, 4], dtype=np.int32),
+        "cust_txn_count_7d": np.array([1, 2], dtype=np.int64),
+        "channel": ["web", None],
+    })  # fmt: skip
     scores = np.zeros(2)
-    a = infer_model_signature(with_null, scores, ["secs", "n"]).inputs.input_types_dict()
-    b = infer_model_signature(without, scores, ["secs", "n"]).inputs.input_types_dict()
-    assert a == b == {"secs": DataType.double, "n": DataType.double, "c": DataType.string}
-    assert as_model_input(without, ["secs"])["secs"].dtype == np.float64
+    a = infer_model_signature(with_null, scores, numeric).inputs.input_types_dict()
+    b = infer_model_signature(without, scores, numeric).inputs.input_types_dict()
+    assert (
+        a
+        == b
+        == {
+            "secs_since_prev_txn": DataType.double,
+            "customer_age_days": DataType.double,
+            "cust_txn_count_7d": DataType.long,
+            "channel": DataType.string,
+        }
+    )
+    assert as_model_input(without, numeric)["secs_since_prev_txn"].dtype == np.float64
+    with pytest.raises(ValueError, match="cust_txn_count_7d is declared long"):
+        as_model_input(pd.DataFrame({"cust_txn_count_7d": [1.0, np.nan]}), ["cust_txn_count_7d"])

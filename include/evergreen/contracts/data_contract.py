@@ -82,8 +82,10 @@ MERCHANT_COLUMNS: tuple[Column, ...] = (
 
 # Gold: one row per transaction, the model's features and the label known so far. Written with exactly these
 # types whatever a batch holds (all-null, no null, empty): Spark would otherwise take each column's type from
-# the expression that built it. Numbers the model reads are floats at the model's door (its signature), see
-# evergreen.registry.mlflow_log.as_model_input.
+# the expression that built it. A LONG feature is never null (counts: 0 when there is nothing to count): a
+# number that can be missing is a DOUBLE (or a 32-bit INT), because pandas holds a missing 64-bit integer
+# only as a float, so its type would depend on whether a batch happened to hold a null. The model's
+# signature follows these types (evergreen.registry.mlflow_log.as_model_input).
 GOLD_ID_COLUMNS: tuple[Column, ...] = (
     Column("transaction_id", STRING, key=True),
     Column("event_time", TIMESTAMP, key=True),
@@ -110,7 +112,7 @@ GOLD_FEATURE_COLUMNS: tuple[Column, ...] = (
     Column("cust_amount_mean_30d", DOUBLE),
     Column("amount_to_cust_mean_30d", DOUBLE),
     Column("cust_distinct_merchants_7d", INT),
-    Column("secs_since_prev_txn", LONG),
+    Column("secs_since_prev_txn", DOUBLE),  # null on a customer's first transaction
     Column("merchant_txn_count_7d", LONG),
     Column("merchant_known_fraud_rate_30d", DOUBLE),
     Column("merchant_known_labels_30d", LONG),

@@ -291,18 +291,28 @@ def _feature_frame(data: Any, spec: ModelSpec) -> pd.DataFrame:
 
 
 def as_model_input(features: pd.DataFrame, numeric: list[str] | None = None) -> pd.DataFrame:
-    """The spec's numeric features as float64, whatever their gold type and whether this frame holds a null.
+    """The numeric features in the types the model takes, decided by the gold contract, not by the frame.
 
-    pandas turns an integer column with a null into float64 and leaves one without nulls int64, so a
-    signature inferred from a sample would depend on the sample (a `long` column then refuses every batch
-    with a null, a `double` one every batch without: MLflow refuses int64 -> double). The spec says these
-    features are numbers; the model's input type for a number is double.
+    pandas turns an integer column with a null into float64 and leaves one without nulls an integer, so a
+    signature inferred from a sample would depend on the sample: a `long` column then refuses every batch
+    with a null, a `double` one every batch of int64 (MLflow refuses int64 -> double). So: a feature the gold
+    contract declares LONG (never null: counts) is `long`; every other number is `double` (MLflow takes
+    int32 for a double column, so a null-free batch of a 32-bit feature scores too).
     """
+    from evergreen.contracts import data_contract
+
+    longs = {c.name for c in data_contract.GOLD_FEATURE_COLUMNS if c.type == data_contract.LONG}
     columns = features.columns if numeric is None else [c for c in numeric if c in features.columns]
     out = features.copy()
     for column in columns:
         dtype = out[column].dtype
-        if pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype):
+        if not (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)):
+            continue
+        if column in longs:
+            if out[column].isna().any():
+                raise ValueError(f"gold column {column} is declared long (never null) but holds nulls")
+            out[column] = out[column].astype("int64")
+        else:
             out[column] = out[column].astype("float64")
     return out
 
@@ -310,11 +320,11 @@ def as_model_input(features: pd.DataFrame, numeric: list[str] | None = None) -> 
 def infer_model_signature(
     features: pd.DataFrame, scores: np.ndarray, numeric: list[str] | None = None
 ) -> ModelSignature:
-    """The pyfunc's signature from the gold feature frame: every numeric feature `double` (see
-    `as_model_input`), categorical ones `string`. Scoring casts each batch to it
-    (evergreen.registry.model_input.conform), so no batch is refused for the type its nulls gave it."""
+    """The pyfunc's signature from the gold feature frame, its numeric types from the gold contract (see
+    `as_model_input`), categorical ones `string`. Scoring also casts each batch to the signature
+    (evergreen.registry.model_input.conform), so an older model's signature is honoured too."""
     sample = as_model_input(features.head(SCHEMA_SAMPLE_ROWS), numeric)
-    with _integer_hint_silenced():  # no integer column is left; the hint would be noise
+    with _integer_hint_silenced():  # the long columns are the never-null counts, on purpose
         return infer_signature(sample, scores)
 
 

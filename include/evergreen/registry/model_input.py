@@ -7,8 +7,9 @@ this boundary. Every frame a registered model scores goes through `conform`: num
 signature's type when that loses nothing, and refused with one line naming the column when it would (a
 null or a fraction for an integer column, text for a number).
 
-Signatures written since numeric features are declared `double` (evergreen.registry.mlflow_log) take any
-numeric column; older ones with `long`/`integer` columns still score every batch that fits them.
+Signatures take their numeric types from the gold contract (evergreen.registry.mlflow_log.as_model_input:
+never-null counts `long`, every other number `double`); older signatures, inferred from whatever sample
+training had, still score every batch that fits them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def _cast(col: pd.Series, want: DataType, what: str) -> pd.Series:
         if col.isna().any():
             raise ModelInputError(
                 f"{what}: column {name} has {int(col.isna().sum())} null(s) but the model's signature wants "
-                f"{want.name} (no nulls); retrain the model: newer signatures declare numeric features double"
+                f"{want.name} (no nulls); retrain the model: signatures now take their types from the gold contract"
             )
         values = col.to_numpy()
         if pd.api.types.is_float_dtype(have) and not np.all(np.mod(values, 1) == 0):
