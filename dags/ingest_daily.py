@@ -35,10 +35,13 @@ another drop folder (local path or `s3a://`) instead of the default one.
 **When it fails**
 - `resolve_day` failed "nothing landed": the day's drop folder is missing or empty (fails at once, no
   retries, everyone is notified). Land the files, then clear the run.
-- `gate_raw` failed: the day's files broke the contract (renamed/missing column, null burst, unknown
-  codes). The whole batch is in `quarantine/transactions/batch_id=transactions-<date>/` with
-  `_gate_result.json` and a Data Docs link; nothing downstream changed. Fix or re-land the files, then
-  clear the run.
+- `gate_raw` partial (task green, warning in the log): the file gate refused some of the day's files
+  (not UTF-8, empty, header only, renamed column, a burst of nulls...); each is in quarantine whole with
+  `<file>: <problem>`, the other files went on. Fix and re-land the file, then re-run the day.
+- `gate_raw` failed: every file was refused, or the files left broke the GX raw contract. The whole
+  batch is in `quarantine/transactions/batch_id=transactions-<date>/` with `_gate_result.json` (every
+  file's verdict, and a Data Docs link when GX ran); nothing downstream changed. Fix or re-land the
+  files, then clear the run. `evergreen run-day` prints the reason.
 - `gate_clean` failed: silver broke a quality rule (duplicates left, ranges, row count far from the
   day before). The batch is in quarantine; yesterday's gold is untouched.
 - `gate_clean` partial (task green, warning in the log): more than 1% of rows were quarantined; read the

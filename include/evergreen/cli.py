@@ -55,6 +55,8 @@ def cmd_run_day(args) -> int:
     from evergreen.devtools.dag_runs import run_ingest_day
 
     result = run_ingest_day(args.date, Path(settings().home) / "logs")
+    if result["state"] != "success" and result.get("reason"):
+        print(f"run-day {args.date} failed: {result['reason']}", file=sys.stderr)
     print(json.dumps(result))
     return 0 if result["state"] == "success" else 1
 
@@ -116,13 +118,16 @@ def cmd_down(args) -> int:
 # ---- lake status -----------------------------------------------------------------------------------------
 def cmd_status(args) -> int:
     from evergreen.common.console import table
-    from evergreen.storage.inventory import DAY_COLUMNS, partition_counts, summarize
+    from evergreen.storage.inventory import DAY_COLUMNS, known_days, summarize
 
-    days = list(partition_counts("bronze", "transactions", "event_date")) or []
-    days = sorted(set(days) | set(partition_counts("silver", "transactions", "event_date")))
-    summary = summarize(days)
+    summary = summarize(known_days())
     print(table(summary["days"], DAY_COLUMNS))
-    print(json.dumps({"layers": summary["layers"], "gates": summary["gates"]}))
+    for f in summary["gates"]["not_passed"]:
+        print(f"[{f['gate']}] {f['day']} {f['status']}: {f['reason']}")
+    layers = summary["layers"]
+    verdict = "reconciled" if summary["reconciled"] else f"NOT RECONCILED ({layers['unaccounted']} rows unaccounted)"
+    print(f"landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: {verdict}")
+    print(json.dumps({k: summary[k] for k in ("layers", "reconciled", "labels", "gates")}))
     return 0
 
 

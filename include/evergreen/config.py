@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     spark_packages: str = ""  # e.g. org.apache.hadoop:hadoop-aws:3.4.1 for s3a://
 
     # Quality gates
-    null_burst_tolerance: float = 0.05  # a key column may be null in at most this share of a raw batch
+    null_burst_tolerance: float = 0.05  # a key column may be null (or malformed) in at most this share of a file
+    allowed_values_tolerance: float = 0.01  # a coded column may be outside its allowed values in this share
     row_count_tolerance: float = 0.5  # silver day-over-day row count may move by at most +-50%
     quarantine_warn_share: float = 0.01  # a clean step that quarantines more than this is a partial gate
 

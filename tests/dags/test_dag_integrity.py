@@ -75,7 +75,9 @@ def test_every_task_and_run_is_bounded_in_time_and_failures_are_told(dags):
             assert t.execution_timeout is not None, f"{dag.dag_id}.{t.task_id} has no execution_timeout"
             assert t.execution_timeout <= dag.dagrun_timeout, f"{dag.dag_id}.{t.task_id} may outlive its run"
             callbacks = t.on_failure_callback if isinstance(t.on_failure_callback, list) else [t.on_failure_callback]
-            assert any(isinstance(c, TaskFailureNotifier) for c in callbacks), f"{dag.dag_id}.{t.task_id} fails silently"
+            assert any(isinstance(c, TaskFailureNotifier) for c in callbacks), (
+                f"{dag.dag_id}.{t.task_id} fails silently"
+            )
 
 
 def test_manual_runs_have_a_typed_form(dags):

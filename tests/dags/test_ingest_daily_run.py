@@ -62,3 +62,11 @@ def test_a_broken_day_stops_at_the_raw_gate_and_touches_no_gold(ingest_dag):
     assert _gold_fingerprint(GOOD) == before
     assert BROKEN not in partition_counts("gold", "features", "event_date")
     assert partition_counts("quarantine", "transactions", "batch_id")[f"transactions-{BROKEN}"] > 1900
+    # what `evergreen run-day` prints for this run: the failing gate's one-line reason, naming each file
+    from evergreen.devtools.dag_runs import step_gates
+
+    gates = step_gates(BROKEN)
+    assert gates["ingest"]["status"] == "failed"
+    assert "clean" not in gates
+    for name in ("web_app.csv", "pos.jsonl"):
+        assert f"{name}: column amount missing, amount_cents unexpected" in gates["ingest"]["reason"]

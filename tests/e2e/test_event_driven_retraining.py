@@ -29,7 +29,6 @@ RUN_START_S = 60  # the acceptance bound: a published event has its run within t
 def loop(kafka_broker, tmp_path_factory):
     from evergreen.contracts.model_spec import SPECS_DIR
     from evergreen.devtools.airflow_stack import AirflowStack, kafka_connection, wait_finished
-    from evergreen.devtools.checkout import checkout
     from evergreen.devtools.synthetic_gold import synthetic_gold, write_gold
     from evergreen.events.producer import ensure_topics
 

@@ -42,6 +42,7 @@ def _bronze_columns(i: Column, batch_id: str) -> dict[str, Column]:
         "channel": _cycle(data_contract.CHANNELS, i),
         "device": _cycle(data_contract.DEVICES, i),
         "country": _cycle(data_contract.COUNTRIES, i),
+        data_contract.RAW: F.create_map().cast("map<string,string>"),
         data_contract.SOURCE_FILE: F.lit(f"landing/transactions/{DAY}/part-0.csv"),
         data_contract.BATCH_ID: F.lit(batch_id),
         data_contract.INGESTED_AT: F.current_timestamp(),
@@ -218,6 +219,21 @@ def test_day_over_day_row_count(spark, previous, status):
         low, high = round(previous * (1 - tol)), round(previous * (1 + tol))
         assert f"row count {ROWS} outside [{low}, {high}]; previous {previous}" in gate.reason
         assert _failed_types(gate) == {("expect_table_row_count_to_be_between", None)}
+
+
+def test_a_day_short_by_refused_files_only_needs_rows(spark):
+    """The file gate refused some of the day's files (named in quarantine): no lower day-over-day bound."""
+    batch = "transactions-2026-01-12-partial"
+    few = ROWS // 10
+    gate = clean_quality_gate(
+        silver(spark, batch, rows=few), batch, previous_row_count=ROWS, quarantined={}, partial_landing=True
+    )
+    assert gate.status == "passed", gate.reason
+    assert gate.statistics["row_count_bounds"] == [1.0, ROWS * (1 + settings().row_count_tolerance)]
+    too_many = clean_quality_gate(
+        silver(spark, batch), batch, previous_row_count=ROWS // 10, quarantined={}, partial_landing=True
+    )
+    assert too_many.status == "failed"  # the upper bound still holds
 
 
 def test_heavy_quarantine_makes_clean_quality_partial(spark):

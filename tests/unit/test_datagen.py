@@ -554,3 +554,56 @@ def test_the_default_engine_follows_the_current_settings(tmp_path, monkeypatch):
     assert str(sql.engine().url).endswith("/b/source.db")
     monkeypatch.undo()
     config.reload()
+
+
+# --- broken files on purpose (the bad-input corpus) -------------------------------------------------------
+
+
+def test_corruptions_break_a_landing_file_as_they_say(baseline, tmp_path):
+    from evergreen.devtools.datagen import corrupt
+
+    folder = baseline.landing / "transactions" / START.isoformat()
+    web, pos = (folder / "web_app.csv").read_bytes(), (folder / "pos.jsonl").read_bytes()
+
+    def copy(name: str, data: bytes) -> Path:
+        (tmp_path / name).write_bytes(data)
+        return tmp_path / name
+
+    latin = copy("latin1.csv", web)
+    changed = corrupt.latin1(latin)
+    assert changed > 5
+    with pytest.raises(UnicodeDecodeError):
+        latin.read_bytes().decode("utf-8")
+    text = latin.read_bytes().decode("latin-1")
+    assert "straße" in text
+    assert text.count("\n") == web.count(b"\n")
+
+    renamed = copy("renamed.jsonl", pos)
+    corrupt.rename_column(renamed, "amount", "amount_cents")
+    assert b'"amount":' not in renamed.read_bytes()
+    assert renamed.read_bytes().count(b'"amount_cents":') == pos.count(b"\n")
+
+    cut = copy("cut.csv", web)
+    corrupt.truncate(cut, keep=0.5)
+    assert not cut.read_bytes().endswith(b"\n")
+    assert len(cut.read_bytes()) <= len(web) * 0.5
+
+    mixed = copy("mixed.csv", web)
+    corrupt.mixed_line_endings(mixed)
+    data = mixed.read_bytes()
+    assert b"\r\n" in data
+    assert b"\r" in data.replace(b"\r\n", b"")
+    assert data.replace(b"\r\n", b"\n").replace(b"\r", b"\n") == web
+
+    huge = copy("huge.csv", web)
+    corrupt.huge_line(huge, 3, 100_000)
+    assert max(len(line) for line in huge.read_bytes().splitlines()) > 100_000
+
+    nested = copy("nested.jsonl", pos)
+    corrupt.nested_json(nested, 0, "amount")
+    assert json.loads(nested.read_bytes().splitlines()[0])["amount"]["unit"] == "EUR"
+
+    junk_a, junk_b = copy("a.csv", web), copy("b.csv", web)
+    corrupt.binary_junk(junk_a, seed=3)
+    corrupt.binary_junk(junk_b, seed=3)
+    assert junk_a.read_bytes() == junk_b.read_bytes() != web  # seeded: the same junk every time

@@ -19,6 +19,7 @@ class Column:
     type: str
     required: bool = True  # must be present in every landing file
     key: bool = False  # a null here makes the row unusable (quarantine)
+    not_null: bool = False  # not a key, but a null here is a broken row too (and a burst of them a broken file)
     allowed: tuple[str, ...] | None = None
     min_value: float | None = None
     max_value: float | None = None
@@ -49,7 +50,7 @@ TRANSACTION_COLUMNS: tuple[Column, ...] = (
     Column("event_time", TIMESTAMP, key=True),
     Column("customer_id", STRING, key=True),
     Column("merchant_id", STRING, key=True),
-    Column("amount", DOUBLE, min_value=0.01, max_value=50_000.0),
+    Column("amount", DOUBLE, not_null=True, min_value=0.01, max_value=50_000.0),
     Column("currency", STRING, allowed=CURRENCIES),
     # No closed list: merchants add categories (see NEW_CATEGORY); a new one is drift, not a broken row.
     Column("category", STRING),
@@ -79,10 +80,89 @@ MERCHANT_COLUMNS: tuple[Column, ...] = (
     Column("onboarded_date", DATE),
 )
 
+# Gold: one row per transaction, the model's features and the label known so far. Written with exactly these
+# types whatever a batch holds (all-null, no null, empty): Spark would otherwise take each column's type from
+# the expression that built it. A LONG feature is never null (counts: 0 when there is nothing to count): a
+# number that can be missing is a DOUBLE (or a 32-bit INT), because pandas holds a missing 64-bit integer
+# only as a float, so its type would depend on whether a batch happened to hold a null. The model's
+# signature follows these types (evergreen.registry.mlflow_log.as_model_input).
+GOLD_ID_COLUMNS: tuple[Column, ...] = (
+    Column("transaction_id", STRING, key=True),
+    Column("event_time", TIMESTAMP, key=True),
+    Column("customer_id", STRING, key=True),
+    Column("merchant_id", STRING, key=True),
+    Column("event_date", DATE, key=True),
+)
+GOLD_FEATURE_COLUMNS: tuple[Column, ...] = (
+    Column("amount", DOUBLE),
+    Column("log_amount", DOUBLE),
+    Column("hour", INT),
+    Column("weekday", INT),
+    Column("currency", STRING),
+    Column("category", STRING),
+    Column("channel", STRING),
+    Column("device", STRING),
+    Column("country", STRING),
+    Column("customer_age_days", INT),
+    Column("customer_segment", STRING),
+    Column("country_mismatch", INT),
+    Column("merchant_age_days", INT),
+    Column("cust_txn_count_24h", LONG),
+    Column("cust_txn_count_7d", LONG),
+    Column("cust_amount_mean_30d", DOUBLE),
+    Column("amount_to_cust_mean_30d", DOUBLE),
+    Column("cust_distinct_merchants_7d", INT),
+    Column("secs_since_prev_txn", DOUBLE),  # null on a customer's first transaction
+    Column("merchant_txn_count_7d", LONG),
+    Column("merchant_known_fraud_rate_30d", DOUBLE),
+    Column("merchant_known_labels_30d", LONG),
+)
+GOLD_LABEL_COLUMNS: tuple[Column, ...] = (Column("is_fraud", INT), Column("label_time", TIMESTAMP))
+GOLD_COLUMNS = (*GOLD_ID_COLUMNS, *GOLD_FEATURE_COLUMNS, *GOLD_LABEL_COLUMNS)
+
 # Lineage columns ingest adds to every bronze row.
 SOURCE_FILE, BATCH_ID, INGESTED_AT = "_source_file", "_batch_id", "_ingested_at"
+# Bronze keeps the landed text of every field that did not parse as its contract type ({column: text}), so a
+# quarantined row can be fixed and replayed; a JSON Lines line that is not an object keeps its text here too.
+RAW, CORRUPT_RECORD = "_raw", "_corrupt_record"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A landing feed: where its files land, what each file must hold, how its bytes are to be read.
+
+    Every landing file is checked on its own against this (evergreen.pipeline.quality.file_gate): readable,
+    in its declared encoding, not empty, a header (CSV) or keys (JSON Lines) naming exactly `columns`,
+    values of the contract types. A file that is not is quarantined whole; the day's other files go on.
+    """
+
+    name: str  # the landing folder and the lake table: landing/<name>/<day>/, bronze/<name>
+    columns: tuple[Column, ...]
+    partition_key: str  # the day column of bronze and silver
+    # Files are UTF-8 unless declared here (by file name): a byte that is not valid in the file's encoding
+    # refuses the file, it is never replaced. Only encodings that spell \n, \r and the delimiter as
+    # ASCII do (the files are split into lines as bytes).
+    encoding: str = "utf-8"
+    file_encodings: tuple[tuple[str, str], ...] = ()
+    delimiter: str = ","
+    # A longer line means the file lost its line structure (or is not text): the file is refused rather
+    # than handed to the reader as one giant record.
+    max_line_bytes: int = 8 * 1024 * 1024
+
+    def encoding_of(self, file_name: str) -> str:
+        return dict(self.file_encodings).get(file_name, self.encoding)
+
+
+TRANSACTIONS = Source("transactions", TRANSACTION_COLUMNS, "event_date")
+LABELS = Source("labels", LABEL_COLUMNS, "label_date")
+SOURCES = {s.name: s for s in (TRANSACTIONS, LABELS)}
 # Clean adds this to every quarantined row.
 QUARANTINE_REASON = "_quarantine_reason"
+
+
+def checked_not_null(columns: tuple[Column, ...]) -> list[Column]:
+    """Columns whose nulls the raw gates count: keys and the not-null ones."""
+    return [c for c in columns if c.key or c.not_null]
 
 
 def names(columns: tuple[Column, ...]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 import time
@@ -47,15 +48,60 @@ def dag(dag_id: str):
 
 
 def run_ingest_day(day: str, log_dir: Path) -> dict:
-    """One ingest_daily run for `day` through Airflow's dag.test(); returns what happened."""
+    """One ingest_daily run for `day` through Airflow's dag.test(); returns what happened, with the gates'
+    verdicts and, when the run failed, the one-line reason (a gate's, else the error the log ends on)."""
     from evergreen.storage.step_reports import report_path
 
     shutil.rmtree(report_path(day, "x").parent, ignore_errors=True)  # so a stale report can't speak for today
     logical = dt.datetime.combine(dt.date.fromisoformat(day) + dt.timedelta(days=1), dt.time(0, 30), dt.UTC)
     started = time.time()
-    with output_to(log_dir / f"ingest_daily-{day}.log"):
+    log = log_dir / f"ingest_daily-{day}.log"
+    with output_to(log):
         run = dag("ingest_daily").test(logical_date=logical, run_conf={"date": day})
-    return {"day": day, "state": str(run.state), "seconds": round(time.time() - started, 1), "run_id": run.run_id}
+    out = {"day": day, "state": str(run.state), "seconds": round(time.time() - started, 1), "run_id": run.run_id}
+    gates = step_gates(day)
+    if gates:
+        out["gates"] = {step: g["status"] for step, g in gates.items()}
+    if out["state"] != "success":
+        failed = next((g["reason"] for g in gates.values() if g["status"] == "failed"), None)
+        out["reason"] = failed or last_error(log) or f"see {log}"
+        out["log"] = str(log)
+    return out
+
+
+def step_gates(day: str) -> dict[str, dict]:
+    """The gate of each step report of `day` that exists: {"ingest": {...}, "clean": {...}}."""
+    import json
+
+    from evergreen.storage.step_reports import report_path
+
+    out = {}
+    for step in ("ingest", "clean"):
+        path = report_path(day, step)
+        if path.exists():
+            gate = json.loads(path.read_text()).get("gate")
+            if gate:
+                out[step] = gate
+    return out
+
+
+# `SomethingError: message` (a traceback's last line) or `evergreen ingest 2026-01-03: message` (a job's own).
+_ERROR_LINE = re.compile(r"^\s*((?:[\w.]+\.)?\w*(?:Error|Exception)\b:\s*.+|evergreen \w+ \d{4}-\d\d-\d\d: .+)$")
+# Airflow's wrapper around a failed spark-submit says only that it failed; the job's own line says why.
+_WRAPPER = ("AirflowException", "Cannot execute:")
+
+
+def last_error(log: Path, tail_bytes: int = 400_000) -> str | None:
+    """The last `SomethingError: message` line of a run's log, one line: what a traceback ended on."""
+    if not log.exists():
+        return None
+    with open(log, "rb") as fh:
+        fh.seek(max(0, log.stat().st_size - tail_bytes))
+        text = fh.read().decode("utf-8", errors="backslashreplace")
+    found = [line.strip() for line in text.splitlines() if _ERROR_LINE.match(line)]
+    specific = [line for line in found if not any(w in line for w in _WRAPPER)]
+    pick = (specific or found or [None])[-1]
+    return " ".join(pick.split())[:500] if pick else None
 
 
 def backfill_days(days: list[str], log_dir: Path) -> dict[str, dict]:

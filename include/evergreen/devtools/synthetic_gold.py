@@ -142,7 +142,7 @@ def _day(day: date, n: int, rng: np.random.Generator, learnable: bool, spec: Mod
             "cust_amount_mean_30d": pa.array(cust_mean, from_pandas=True),
             "amount_to_cust_mean_30d": pa.array(amount / cust_mean, from_pandas=True),
             "cust_distinct_merchants_7d": rng.poisson(2.0, n).astype(np.int32),
-            "secs_since_prev_txn": pa.array(secs_prev, mask=secs_prev < 0),
+            "secs_since_prev_txn": pa.array(secs_prev.astype(np.float64), mask=secs_prev < 0),
             "merchant_txn_count_7d": rng.poisson(300, n).astype(np.int64),
             "merchant_known_fraud_rate_30d": pa.array(merchant_rate, from_pandas=True),
             "merchant_known_labels_30d": rng.poisson(40, n).astype(np.int64),

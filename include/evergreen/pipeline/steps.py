@@ -17,14 +17,33 @@ from pyspark.sql import functions as F
 from evergreen.common.days import shift_day
 from evergreen.config import Settings, settings
 from evergreen.contracts import data_contract
-from evergreen.pipeline.quality import clean_quality_gate, raw_contract_gate
+from evergreen.pipeline.quality import PASSED, clean_quality_gate, file_gate, raw_contract_gate
 from evergreen.pipeline.transforms.clean import clean_labels, clean_transactions
 from evergreen.pipeline.transforms.features import build_features
-from evergreen.pipeline.transforms.ingest import read_landing, read_sql_table, type_batch
-from evergreen.pipeline.transforms.quarantine import reason_counts, to_quarantine
+from evergreen.pipeline.transforms.ingest import (
+    json_keys,
+    read_csv_file,
+    read_jsonl_file,
+    read_lines,
+    read_sql_table,
+    type_batch,
+    union,
+)
+from evergreen.pipeline.transforms.quarantine import (
+    CLEAN,
+    CLEAN_QUALITY,
+    INGEST_STAGES,
+    LANDING_FILE,
+    RAW_CONTRACT,
+    reason_counts,
+    to_quarantine,
+)
+from evergreen.pipeline.transforms.quarantine import COLUMNS as QUARANTINE_COLUMNS
 from evergreen.storage.lake import Lake
 from evergreen.storage.lake_names import batch_id
-from evergreen.storage.step_reports import write_report
+from evergreen.storage.landing_scan import CSV, file_format, file_name
+from evergreen.storage.landing_scan import scan as scan_file
+from evergreen.storage.step_reports import read_report, write_report
 
 log = logging.getLogger(__name__)
 
@@ -47,75 +66,133 @@ def ingest_day(
     landing: str | None = None,
     cfg: Settings | None = None,
     before_commit=None,
+    source: data_contract.Source = data_contract.TRANSACTIONS,
+    label_source: data_contract.Source = data_contract.LABELS,
 ) -> dict:
+    """One day's transactions (file gate, GX raw contract, bronze, quarantine), its label arrivals (file
+    gate, bronze, quarantine) and the dimension tables. `source`/`label_source` are the feeds' contracts
+    (tests pass one that declares another encoding)."""
     cfg = cfg or settings()
     lake = Lake(spark, cfg)
-    batch = batch_id(day)
-    drop = landing or f"{cfg.layer('landing', 'transactions')}/{day}"
+    drop = landing or f"{cfg.layer('landing', source.name)}/{day}"
     files = landing_files(lake, drop)
     if not files:
         raise LandingMissingError(f"no landing files (.csv/.jsonl) for {day} under {drop}")
-
-    staged = type_batch(
-        read_landing(spark, files),
-        data_contract.TRANSACTION_COLUMNS,
-        batch_id=batch,
-        partition_key="event_date",
-        partition_value=day,
-    ).persist()
-    landing_rows = staged.count()
-    gate = raw_contract_gate(staged, batch)
-
-    if gate.passed:
-        bronze = lake.write_partitions(
-            staged, "bronze", "transactions", "event_date", [day], before_commit=before_commit
-        )
-        _replace_quarantine(lake, "transactions", batch, None)
-        bronze_rows, quarantined = bronze.get(day, 0), 0
-    else:
-        # A batch that broke its contract has no rows past quarantine: drop whatever an earlier run of the
-        # same day left, so the lake never mixes an old version of the day with this rejection.
-        for layer in ("bronze", "silver"):
-            lake.drop_partition(layer, "transactions", "event_date", day)
-        q = to_quarantine(staged, stage="raw_contract", reason=gate.reason)
-        quarantined = _replace_quarantine(lake, "transactions", batch, q, gate=gate.to_dict())
-        bronze_rows = 0
-    staged.unpersist()
-
-    labels = _ingest_labels(spark, lake, cfg, day)
+    tx = ingest_source(spark, lake, source, day, files, contract_gate=True, before_commit=before_commit)
+    labels = _ingest_labels(spark, lake, cfg, day, label_source)
     dims = {t: _ingest_table(spark, lake, cfg, t, c) for t, c in _DIMENSIONS.items()}
-    report = {
-        "day": day,
+    report = {"day": day, **tx, "labels": labels, "dimensions": dims}
+    write_report(day, "ingest", report)
+    return report
+
+
+def ingest_source(
+    spark: SparkSession,
+    lake: Lake,
+    source: data_contract.Source,
+    day: str,
+    files: list[str],
+    *,
+    contract_gate: bool,
+    before_commit=None,
+) -> dict:
+    """Landing files of one feed and day -> bronze (the files that passed) + quarantine (the rest, whole).
+
+    Each file is gated on its own (evergreen.pipeline.quality.file_gate); with `contract_gate` the files
+    left also pass the GX raw contract together. Returns the feed's part of the ingest report.
+    """
+    batch = batch_id(day, source.name)
+    read = [_read_gated(spark, path, source) for path in files]
+    verdicts = [v for v, _ in read]
+    frames = [f for _, f in read if f is not None]
+
+    staged = None
+    if frames:
+        staged = type_batch(
+            union(frames), source.columns, batch_id=batch, partition_key=source.partition_key, partition_value=day
+        ).persist()
+        file_gate.check_content(staged, [v for v, f in read if f is not None], source, settings())
+    accepted = [v.path for v in verdicts if v.accepted]
+    kept = staged.filter(F.col(data_contract.SOURCE_FILE).isin(accepted)) if staged is not None and accepted else None
+    contract = raw_contract_gate(kept, batch) if contract_gate and kept is not None else None
+    gate = file_gate.day_gate(batch, verdicts, contract)
+
+    key = source.partition_key
+    if gate.passed and kept is not None:
+        bronze = lake.write_partitions(kept, "bronze", source.name, key, [day], before_commit=before_commit)
+        bronze_rows = bronze.get(day, 0)
+    else:
+        # Nothing of this batch gets past quarantine: drop whatever an earlier run of the same day left, so
+        # the lake never mixes an old version of the day with this rejection.
+        for layer in ("bronze", "silver"):
+            lake.drop_partition(layer, source.name, key, day)
+        bronze_rows = 0
+
+    parts = []
+    for v in verdicts:
+        if v.accepted:
+            continue
+        if v.parsed and staged is not None:
+            rows = staged.filter(F.col(data_contract.SOURCE_FILE) == v.path)
+            parts.append(to_quarantine(rows, stage=LANDING_FILE, reason=v.reason))
+        else:
+            lines = read_lines(spark, v.path, v.format, encoding=source.encoding_of(v.name))
+            parts.append(to_quarantine(lines.withColumn(data_contract.BATCH_ID, F.lit(batch)), stage=LANDING_FILE,
+                                       reason=v.reason))  # fmt: skip
+    if not gate.passed and kept is not None:
+        parts.append(to_quarantine(kept, stage=RAW_CONTRACT, reason=gate.reason))
+    result = gate.to_dict() if gate.status != PASSED else None
+    quarantined = _replace_quarantine(lake, source.name, batch, union(parts) if parts else None, gate=result)
+    if staged is not None:
+        staged.unpersist()
+    return {
         "batch_id": batch,
-        "files": files,
-        "landing_rows": landing_rows,
+        "files": [v.to_dict() for v in verdicts],
+        "landing_rows": sum(v.rows for v in verdicts),
         "bronze_rows": bronze_rows,
         "quarantined_rows": quarantined,
         "gate": gate.to_dict(),
-        "labels": labels,
-        "dimensions": dims,
     }
-    write_report(day, "ingest", report)
-    return report
+
+
+def _read_gated(
+    spark: SparkSession, path: str, source: data_contract.Source
+) -> tuple[file_gate.FileVerdict, DataFrame | None]:
+    """One landing file through the structure checks: its verdict, and its rows as text if it passed them."""
+    name = file_name(path)
+    fmt = file_format(path)
+    if fmt is None:
+        verdict = file_gate.FileVerdict(path, name, "", 0, "not a .csv or .jsonl file")
+        return verdict, None
+    encoding = source.encoding_of(name)
+    scan = scan_file(path, encoding=encoding, max_line_bytes=source.max_line_bytes, fmt=fmt)
+    verdict = file_gate.from_scan(scan)
+    frame = None
+    if fmt == CSV:
+        header = file_gate.check_header(verdict, scan.header, source)
+        if header is not None:
+            frame = read_csv_file(spark, path, header, encoding=encoding, delimiter=source.delimiter)
+    elif verdict.accepted:
+        frame = read_jsonl_file(spark, path, encoding=encoding)
+        if not file_gate.check_keys(verdict, json_keys(frame), source):
+            frame = None
+    return verdict, frame
 
 
 _DIMENSIONS = {"customers": data_contract.CUSTOMER_COLUMNS, "merchants": data_contract.MERCHANT_COLUMNS}
 
 
-def _ingest_labels(spark: SparkSession, lake: Lake, cfg: Settings, day: str) -> dict:
-    files = landing_files(lake, f"{cfg.layer('landing', 'labels')}/{day}")
+def _ingest_labels(spark: SparkSession, lake: Lake, cfg: Settings, day: str, source: data_contract.Source) -> dict:
+    """The label arrivals of `day`: a gated feed like transactions (file gate; no GX suite of its own), so a
+    broken label file is quarantined with its reason and never reaches clean."""
+    batch = batch_id(day, source.name)
+    files = landing_files(lake, f"{cfg.layer('landing', source.name)}/{day}")
     if not files:
-        lake.drop_partition("bronze", "labels", "label_date", day)
-        return {"landing_rows": 0, "bronze_rows": 0}
-    staged = type_batch(
-        read_landing(spark, files),
-        data_contract.LABEL_COLUMNS,
-        batch_id=batch_id(day, "labels"),
-        partition_key="label_date",
-        partition_value=day,
-    )
-    counts = lake.write_partitions(staged, "bronze", "labels", "label_date", [day])
-    return {"landing_rows": counts.get(day, 0), "bronze_rows": counts.get(day, 0)}
+        lake.drop_partition("bronze", source.name, source.partition_key, day)
+        _replace_quarantine(lake, source.name, batch, None)
+        return {"batch_id": batch, "files": [], "landing_rows": 0, "bronze_rows": 0, "quarantined_rows": 0,
+                "gate": None}  # fmt: skip
+    return ingest_source(spark, lake, source, day, files, contract_gate=False)
 
 
 def _ingest_table(spark: SparkSession, lake: Lake, cfg: Settings, table: str, contract) -> int:
@@ -125,16 +202,36 @@ def _ingest_table(spark: SparkSession, lake: Lake, cfg: Settings, table: str, co
     return lake.write_table(df, "bronze", table)
 
 
-def _replace_quarantine(lake: Lake, table: str, batch: str, rows: DataFrame | None, gate: dict | None = None) -> int:
-    """Make the quarantine of one batch exactly `rows` (none: the batch has nothing in quarantine)."""
+def _replace_quarantine(
+    lake: Lake,
+    table: str,
+    batch: str,
+    rows: DataFrame | None,
+    gate: dict | None = None,
+    *,
+    keep_stages: tuple[str, ...] = (),
+) -> int:
+    """Make the quarantine of one batch exactly `rows` (none: the batch has nothing in quarantine), plus the
+    rows of `keep_stages` already there (clean keeps what ingest quarantined, and ingest's gate result)."""
+    folder = f"{lake.path('quarantine', table)}/batch_id={batch}"
+    result_file = f"{folder}/_gate_result.json"
+    kept_result = None
+    if keep_stages:
+        # A refused empty file leaves a partition holding only its gate result: nothing to read there.
+        old = lake.read("quarantine", table, "batch_id", [batch]) if lake.glob(f"{folder}/*.parquet") else None
+        if old is not None:
+            old = old.filter(F.col("stage").isin(*keep_stages)).select(*QUARANTINE_COLUMNS)
+            rows = old if rows is None else old.unionByName(rows.select(*QUARANTINE_COLUMNS))
+        kept_result = lake.read_text(result_file) if gate is None else None
     if rows is None:
         lake.drop_partition("quarantine", table, "batch_id", batch)
         return 0
     counts = lake.write_partitions(rows, "quarantine", table, "batch_id", [batch])
     if gate is not None:
-        # The GX result travels with the rows it rejected: whoever opens the quarantine sees why.
-        path = f"{lake.path('quarantine', table)}/batch_id={batch}/_gate_result.json"
-        lake.write_text(path, json.dumps(gate, indent=2, default=str))
+        # The gate's result travels with the rows it rejected: whoever opens the quarantine sees why.
+        lake.write_text(result_file, json.dumps(gate, indent=2, default=str))
+    elif kept_result is not None and batch in counts:
+        lake.write_text(result_file, kept_result)
     return counts.get(batch, 0)
 
 
@@ -151,22 +248,31 @@ def clean_day(spark: SparkSession, day: str, *, cfg: Settings | None = None, bef
         )
     silver, rejected = clean_transactions(bronze)
     silver = silver.persist()
-    rejected = to_quarantine(rejected, stage="clean").persist()
+    rejected = to_quarantine(rejected, stage=CLEAN).persist()
     reasons = reason_counts(rejected)
-    previous = [d for d in lake.partitions("silver", "transactions", "event_date") if d < day]
-    previous_rows = lake.read("silver", "transactions", "event_date", [previous[-1]]).count() if previous else None
-    gate = clean_quality_gate(silver, batch, previous_row_count=previous_rows, quarantined=reasons)
+    previous_day = _previous_complete_day(lake, day)
+    previous_rows = lake.read("silver", "transactions", "event_date", [previous_day]).count() if previous_day else None
+    # A day whose file gate refused a file is short by rows that are named in quarantine, not lost: the
+    # row-count check then only asks for rows at all (the raw gate already reported the day partial).
+    refused_files = _ingest_gate(day).get("statistics", {}).get("refused_files", 0)
+    gate = clean_quality_gate(
+        silver, batch, previous_row_count=previous_rows, quarantined=reasons, partial_landing=refused_files > 0
+    )
 
     if gate.passed:
         counts = lake.write_partitions(
             silver, "silver", "transactions", "event_date", [day], before_commit=before_commit
         )
         silver_rows = counts.get(day, 0)
-        quarantined = _replace_quarantine(lake, "transactions", batch, rejected if reasons else None)
+        quarantined = _replace_quarantine(
+            lake, "transactions", batch, rejected if reasons else None, keep_stages=INGEST_STAGES
+        )
     else:
         lake.drop_partition("silver", "transactions", "event_date", day)
-        whole = rejected.unionByName(to_quarantine(silver, stage="clean_quality", reason=gate.reason))
-        quarantined = _replace_quarantine(lake, "transactions", batch, whole, gate=gate.to_dict())
+        whole = rejected.unionByName(to_quarantine(silver, stage=CLEAN_QUALITY, reason=gate.reason))
+        quarantined = _replace_quarantine(
+            lake, "transactions", batch, whole, gate=gate.to_dict(), keep_stages=INGEST_STAGES
+        )
         silver_rows = 0
     silver.unpersist()
     rejected.unpersist()
@@ -179,23 +285,66 @@ def clean_day(spark: SparkSession, day: str, *, cfg: Settings | None = None, bef
         "quarantined_rows": quarantined,
         "quarantine_reasons": reasons,
         "previous_silver_rows": previous_rows,
+        "previous_day": previous_day,
         "gate": gate.to_dict(),
-        "labels": {d: _clean_labels(lake, d) for d in _label_days_to_clean(lake, day)},
+        "labels": _clean_label_days(lake, day),
         "dimensions": {t: _clean_table(lake, t, c[0].name) for t, c in _DIMENSIONS.items()},
     }
     write_report(day, "clean", report)
     return report
 
 
+def _ingest_gate(day: str) -> dict:
+    try:
+        return read_report(day, "ingest").get("gate") or {}
+    except FileNotFoundError:
+        return {}
+
+
+def _previous_complete_day(lake: Lake, day: str, look_back: int = 7) -> str | None:
+    """The latest earlier silver day whose files all passed (the row-count yardstick), else the latest one.
+
+    A day with a refused file is short on purpose; measured against it, the next normal day would look
+    like a jump and fail.
+    """
+    previous = [d for d in lake.partitions("silver", "transactions", "event_date") if d < day]
+    for d in reversed(previous[-look_back:]):
+        if _ingest_gate(d).get("status", PASSED) == PASSED:
+            return d
+    return previous[-1] if previous else None
+
+
+def _clean_label_days(lake: Lake, day: str) -> dict:
+    """Clean `day`'s label arrivals and catch up earlier ones. A catch-up day that fails is reported in the
+    clean report and retried the next time; it never stops today's clean."""
+    out = {}
+    for d in _label_days_to_clean(lake, day):
+        if d == day:
+            out[d] = _clean_labels(lake, d)
+            continue
+        try:
+            out[d] = _clean_labels(lake, d)
+        except Exception as exc:  # one earlier day's labels must never block every later day
+            log.exception("catching up the labels of %s failed", d)
+            out[d] = {"error": " ".join(f"{type(exc).__name__}: {exc}".split())[:500]}
+    return out
+
+
 def _label_days_to_clean(lake: Lake, day: str) -> list[str]:
-    """`day`, plus earlier label arrivals that never reached silver.
+    """`day`, plus earlier label arrivals that never went through clean.
 
     Labels are their own feed: a day whose transactions broke the raw contract stops before clean, but the
     chargebacks that arrived that day are fine and must not be lost. The next day that gets through clean
-    catches them up (a re-run of `day` alone would never see them).
+    catches them up (a re-run of `day` alone would never see them). A day whose every label clean
+    quarantined has no silver partition but has been cleaned: its quarantine holds clean's rows.
     """
     done = set(lake.partitions("silver", "labels", "label_date"))
     behind = [d for d in lake.partitions("bronze", "labels", "label_date") if d < day and d not in done]
+    if behind:
+        q = lake.read("quarantine", "labels", "batch_id", [batch_id(d, "labels") for d in behind])
+        if q is not None:
+            cleaned = {r["batch_id"] for r in q.filter(F.col("stage") == CLEAN).select("batch_id").distinct().collect()}
+            behind = [d for d in behind if batch_id(d, "labels") not in cleaned]
     return [*behind, day]
 
 
@@ -204,12 +353,12 @@ def _clean_labels(lake: Lake, day: str) -> dict:
     batch = batch_id(day, "labels")
     if bronze is None:
         lake.drop_partition("silver", "labels", "label_date", day)
-        _replace_quarantine(lake, "labels", batch, None)
-        return {"silver_rows": 0, "quarantined_rows": 0}
+        quarantined = _replace_quarantine(lake, "labels", batch, None, keep_stages=INGEST_STAGES)
+        return {"silver_rows": 0, "quarantined_rows": quarantined}
     good, bad = clean_labels(bronze)
     silver = lake.write_partitions(good, "silver", "labels", "label_date", [day]).get(day, 0)
-    q = to_quarantine(bad, stage="clean")
-    quarantined = _replace_quarantine(lake, "labels", batch, q)
+    q = to_quarantine(bad, stage=CLEAN)
+    quarantined = _replace_quarantine(lake, "labels", batch, q, keep_stages=INGEST_STAGES)
     return {"silver_rows": silver, "quarantined_rows": quarantined}
 
 

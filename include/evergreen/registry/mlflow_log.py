@@ -290,21 +290,41 @@ def _feature_frame(data: Any, spec: ModelSpec) -> pd.DataFrame:
     return frame[spec.features.names]
 
 
-def infer_model_signature(features: pd.DataFrame, scores: np.ndarray) -> ModelSignature:
-    """The pyfunc's signature from the gold feature frame, with one deliberate widening.
+def as_model_input(features: pd.DataFrame, numeric: list[str] | None = None) -> pd.DataFrame:
+    """The numeric features in the types the model takes, decided by the gold contract, not by the frame.
 
-    Gold's 32-bit integer features (day differences, flags: `datediff`, `cast("int")` in Spark) are null
-    when a join misses, e.g. a customer not yet in the source DB, and a null turns the pandas column into
-    float64, which a `integer` schema column refuses at scoring time. They are declared `double`: MLflow
-    accepts int32 input for a double column, so a day without nulls scores as well. 64-bit integers (Spark
-    counts, never null) stay `long`: MLflow refuses int64 -> double.
+    pandas turns an integer column with a null into float64 and leaves one without nulls an integer, so a
+    signature inferred from a sample would depend on the sample: a `long` column then refuses every batch
+    with a null, a `double` one every batch of int64 (MLflow refuses int64 -> double). So: a feature the gold
+    contract declares LONG (never null: counts) is `long`; every other number is `double` (MLflow takes
+    int32 for a double column, so a null-free batch of a 32-bit feature scores too).
     """
-    sample = features.head(SCHEMA_SAMPLE_ROWS).copy()
-    for column in sample.columns:
-        dtype = sample[column].dtype
-        if pd.api.types.is_integer_dtype(dtype) and dtype.itemsize <= 4:
-            sample[column] = sample[column].astype("float64")
-    with _integer_hint_silenced():  # the 64-bit counts above stay integers on purpose
+    from evergreen.contracts import data_contract
+
+    longs = {c.name for c in data_contract.GOLD_FEATURE_COLUMNS if c.type == data_contract.LONG}
+    columns = features.columns if numeric is None else [c for c in numeric if c in features.columns]
+    out = features.copy()
+    for column in columns:
+        dtype = out[column].dtype
+        if not (pd.api.types.is_bool_dtype(dtype) or pd.api.types.is_numeric_dtype(dtype)):
+            continue
+        if column in longs:
+            if out[column].isna().any():
+                raise ValueError(f"gold column {column} is declared long (never null) but holds nulls")
+            out[column] = out[column].astype("int64")
+        else:
+            out[column] = out[column].astype("float64")
+    return out
+
+
+def infer_model_signature(
+    features: pd.DataFrame, scores: np.ndarray, numeric: list[str] | None = None
+) -> ModelSignature:
+    """The pyfunc's signature from the gold feature frame, its numeric types from the gold contract (see
+    `as_model_input`), categorical ones `string`. Scoring also casts each batch to the signature
+    (evergreen.registry.model_input.conform), so an older model's signature is honoured too."""
+    sample = as_model_input(features.head(SCHEMA_SAMPLE_ROWS), numeric)
+    with _integer_hint_silenced():  # the long columns are the never-null counts, on purpose
         return infer_signature(sample, scores)
 
 
@@ -338,9 +358,9 @@ def log_training(
     experiment = store.experiment_id(client, spec.name)
     started = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     features = _feature_frame(data, spec)
-    example = features.head(5)
+    example = as_model_input(features.head(5), spec.features.numeric)
     scores = np.asarray(result.scorer.predict_proba(example), dtype=np.float64)
-    signature = infer_model_signature(features, scores)
+    signature = infer_model_signature(features, scores, spec.features.numeric)
 
     with mlflow.start_run(experiment_id=experiment, run_name=f"{spec.name}-{started}", tags=tags) as run:
         mlflow.log_params(_flat_params(result))

@@ -25,6 +25,7 @@ import pandas as pd
 from evergreen.contracts.model_spec import ModelSpec
 from evergreen.registry import audit, store
 from evergreen.registry.mlflow_log import ModelRef, load_version
+from evergreen.registry.model_input import conform, signature_types
 from evergreen.registry.policy import FORCE_PROMOTE, POLICY_ACTOR, PROMOTE, Decision, decide
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,12 @@ def _evaluate(predict_fn: Callable[[pd.DataFrame], np.ndarray], frame: pd.DataFr
 def predict_fn(model: Any) -> Callable[[pd.DataFrame], np.ndarray]:
     """Scores a frame with a pyfunc model, passing only the columns of that model's own signature (a
     champion trained under an older spec may read other features than the challenger)."""
-    schema = model.metadata.get_input_schema()
-    columns = schema.input_names() if schema is not None and schema.has_input_names() else None
+    types = signature_types(model)
+    columns = list(types) or None
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
-        scores = model.predict(frame[columns] if columns else frame)
+        # The holdout's pandas types depend on its nulls; the model takes its signature's (model_input).
+        scores = model.predict(conform(frame[columns], types, what="holdout") if columns else frame)
         return np.asarray(scores, dtype=np.float64).reshape(-1)
 
     return predict

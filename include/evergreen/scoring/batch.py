@@ -44,6 +44,7 @@ from evergreen.config import settings
 from evergreen.contracts.model_spec import ModelSpec
 from evergreen.registry import store
 from evergreen.registry.mlflow_log import load_version
+from evergreen.registry.model_input import conform, signature_types
 from evergreen.storage.files import ArrowFolders, arrow_fs
 from evergreen.storage.swap import new_stage, swap
 from evergreen.training.dataset import gold_root
@@ -114,12 +115,14 @@ def model_features(model: Any, spec: ModelSpec | None = None) -> list[str]:
 
 def score_frame(model: Any, frame: pd.DataFrame | pa.Table | pa.RecordBatch, spec: ModelSpec | None = None):
     """Scores (float64, one per row) of a pandas frame or Arrow table/batch by a loaded pyfunc model.
-    Extra columns are ignored; the model's signature picks and checks its own."""
+    Extra columns are ignored; each feature is cast to the type of the model's signature first (a batch's
+    pandas types depend on whether it happens to hold a null), or refused with one line naming it."""
     features = model_features(model, spec)
     arrow = isinstance(frame, pa.Table | pa.RecordBatch)
     frame = frame.select(features).to_pandas() if arrow else frame[features]
     if len(frame) == 0:
         return np.zeros(0, dtype=np.float64)
+    frame = conform(frame, signature_types(model), what=f"scoring input ({len(frame)} rows)")
     return np.asarray(model.predict(frame), dtype=np.float64).reshape(-1)
 
 

@@ -15,6 +15,8 @@ def arrow_fs(uri: str) -> tuple[pafs.FileSystem, str]:
         uri = "s3://" + uri.removeprefix("s3a://")
     if uri.startswith("file://"):
         return pafs.LocalFileSystem(), uri.removeprefix("file://")
+    if uri.startswith("file:"):  # Hadoop's spelling of a local path (file:/x)
+        return pafs.LocalFileSystem(), uri.removeprefix("file:")
     if "://" in uri:
         return pafs.FileSystem.from_uri(uri)
     return pafs.LocalFileSystem(), uri

@@ -1,7 +1,9 @@
-"""Row counts of what is committed in the lake, read from Parquet footers through Arrow.
+"""Row counts of what landed and of what is committed in the lake, without a JVM.
 
-Status and the demo's reconciliation ask "how many rows are in each layer?" often; answering from
-footers takes milliseconds and no JVM. Staging and trash folders (`_`-prefixed) are never counted.
+Status and the demo's reconciliation ask "how many rows are in each layer?" often. Lake layers are counted
+from Parquet footers through Arrow (milliseconds); landing is counted from the landing files themselves, by
+the rule the file gate uses (`evergreen.storage.landing_scan`), so `landing == silver + quarantine` is checked
+against what arrived, not against what a job said. Staging and trash folders (`_`-prefixed) are never counted.
 """
 
 from __future__ import annotations
@@ -15,10 +17,22 @@ import pyarrow.fs as pafs
 from evergreen.config import Settings, settings
 from evergreen.storage.files import arrow_fs
 from evergreen.storage.lake_names import batch_id
+from evergreen.storage.landing_scan import count_rows, list_drop
 from evergreen.storage.step_reports import read_if_any, report_days, report_path
 
-# The columns of a day's row in `summarize` (and of `evergreen lake`), in reading order.
-DAY_COLUMNS = ("day", "landing", "bronze", "silver", "quarantine", "gold", "raw_contract", "clean_quality")
+# The columns of a day's row in `summarize` (and of `evergreen lake`), in reading order. `unaccounted` is
+# landing - silver - quarantine: 0 once a day is through (bronze rows waiting for clean show here).
+DAY_COLUMNS = (
+    "day",
+    "landing",
+    "bronze",
+    "silver",
+    "quarantine",
+    "unaccounted",
+    "gold",
+    "raw_contract",
+    "clean_quality",
+)
 
 
 def partition_counts(
@@ -45,38 +59,120 @@ def partition_counts(
     return dict(sorted(counts.items()))
 
 
-def _gate(day: str, step: str) -> dict | None:
+def _report(day: str, step: str) -> dict | None:
     path = report_path(day, step)
-    return json.loads(path.read_text())["gate"] if path.exists() else None
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def landing_counts(table: str, days: Iterable[str], cfg: Settings | None = None) -> dict[str, int | None]:
+    """Rows that landed per day for a feed, counted from its drop's files (None: no drop for that day)."""
+    cfg = cfg or settings()
+    out: dict[str, int | None] = {}
+    for day in days:
+        files = list_drop(f"{cfg.layer('landing', table)}/{day}")
+        out[day] = sum(count_rows(files).values()) if files else None
+    return out
+
+
+def known_days(cfg: Settings | None = None) -> list[str]:
+    """Every day the lake knows of for transactions: landed, in a layer, quarantined, or reported on."""
+    cfg = cfg or settings()
+    days = set(partition_counts("bronze", "transactions", "event_date", cfg=cfg))
+    days |= set(partition_counts("silver", "transactions", "event_date", cfg=cfg))
+    prefix = batch_id("", "transactions")
+    days |= {b.removeprefix(prefix) for b in partition_counts("quarantine", "transactions", "batch_id", cfg=cfg)}
+    fs, root = arrow_fs(cfg.layer("landing", "transactions"))
+    if fs.get_file_info(root).type == pafs.FileType.Directory:
+        days |= {e.base_name for e in fs.get_file_info(pafs.FileSelector(root)) if e.type == pafs.FileType.Directory}
+    runs = report_path("x", "x").parent.parent
+    if runs.is_dir():
+        days |= {p.name for p in runs.iterdir() if p.is_dir()}
+    return sorted(d for d in days if _is_day(d))
+
+
+def _is_day(text: str) -> bool:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 def summarize(days: list[str], landing_rows: dict[str, int] | None = None) -> dict:
-    """Rows per layer for `days` (counted in the lake, not taken from the jobs' word) and gate outcomes."""
+    """Rows per layer for `days` (counted in the lake and in the landing files, not taken from the jobs'
+    word), gate outcomes with their reasons, and whether every row that landed is in silver or quarantine.
+
+    Every day is listed, failed ones too. `landing_rows` overrides the count from the landing files.
+    """
     bronze = partition_counts("bronze", "transactions", "event_date", days)
     silver = partition_counts("silver", "transactions", "event_date", days)
     gold = partition_counts("gold", "features", "event_date", days)
     quarantine = partition_counts("quarantine", "transactions", "batch_id", [batch_id(d) for d in days])
+    landing = landing_rows if landing_rows is not None else landing_counts("transactions", days)
     per_day, gates, failures = [], {"raw_contract": {}, "clean_quality": {}}, []
     for day in days:
-        raw, clean = _gate(day, "ingest"), _gate(day, "clean")
+        ingest, clean = _report(day, "ingest"), _report(day, "clean")
+        raw = (ingest or {}).get("gate")
+        cleaned = (clean or {}).get("gate")
+        landed = landing.get(day)
         row = {
             "day": day,
-            "landing": (landing_rows or {}).get(day),
+            "landing": landed,
             "bronze": bronze.get(day, 0),
             "silver": silver.get(day, 0),
             "quarantine": quarantine.get(batch_id(day), 0),
             "gold": gold.get(day, 0),
             "raw_contract": raw["status"] if raw else "not run",
-            "clean_quality": clean["status"] if clean else "not run",
+            "clean_quality": cleaned["status"] if cleaned else "not run",
         }
+        row["unaccounted"] = None if landed is None else landed - row["silver"] - row["quarantine"]
         per_day.append(row)
-        for name, g in (("raw_contract", raw), ("clean_quality", clean)):
+        for name, g in (("raw_contract", raw), ("clean_quality", cleaned)):
             status = g["status"] if g else "not run"
             gates[name][status] = gates[name].get(status, 0) + 1
             if g and g["status"] != "passed":
                 failures.append({"day": day, "gate": name, "status": g["status"], "reason": g["reason"]})
+        if landed and not raw:
+            failures.append({"day": day, "gate": "raw_contract", "status": "not run", "reason": "ingest has no report"})
+        failures += _label_problems(day, ingest, clean)
     layers = {k: sum(r[k] or 0 for r in per_day) for k in ("landing", "bronze", "silver", "quarantine", "gold")}
-    return {"layers": layers, "gates": {**gates, "not_passed": failures}, "days": per_day}
+    layers["unaccounted"] = sum(r["unaccounted"] or 0 for r in per_day)
+    return {
+        "layers": layers,
+        "reconciled": all(r["unaccounted"] in (0, None) for r in per_day) and layers["unaccounted"] == 0,
+        "gates": {**gates, "not_passed": failures},
+        "labels": label_summary(days),
+        "days": per_day,
+    }
+
+
+def _label_problems(day: str, ingest: dict | None, clean: dict | None) -> list[dict]:
+    """The label feed's side of a day: a refused label file, a catch-up of earlier labels that failed."""
+    out = []
+    gate = ((ingest or {}).get("labels") or {}).get("gate")
+    if gate and gate["status"] != "passed":
+        out.append({"day": day, "gate": "labels", "status": gate["status"], "reason": gate["reason"]})
+    for label_day, outcome in ((clean or {}).get("labels") or {}).items():
+        if isinstance(outcome, dict) and outcome.get("error"):
+            reason = f"labels of {label_day}: {outcome['error']}"
+            out.append({"day": day, "gate": "labels", "status": "error", "reason": reason})
+    return out
+
+
+def label_summary(days: list[str]) -> dict:
+    """The label feed over the same days (by arrival day): landed, silver, quarantine, reconciled."""
+    landing = landing_counts("labels", days)
+    silver = partition_counts("silver", "labels", "label_date", days)
+    quarantine = partition_counts("quarantine", "labels", "batch_id", [batch_id(d, "labels") for d in days])
+    out = {
+        "landing": sum(v or 0 for v in landing.values()),
+        "silver": sum(silver.values()),
+        "quarantine": sum(quarantine.values()),
+    }
+    out["unaccounted"] = out["landing"] - out["silver"] - out["quarantine"]
+    return out
 
 
 def quarantine_reasons(days: Iterable[str], cfg: Settings | None = None) -> dict[str, dict[str, int]]:

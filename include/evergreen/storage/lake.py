@@ -165,6 +165,18 @@ class Lake:
         finally:
             out.close()
 
+    def read_text(self, path: str) -> str | None:
+        """A small text file in the lake (a gate result beside its quarantine), None if it is not there."""
+        import pyarrow.fs as pafs
+
+        from evergreen.storage.files import arrow_fs
+
+        fs, inner = arrow_fs(path)
+        if fs.get_file_info(inner).type != pafs.FileType.File:
+            return None
+        with fs.open_input_stream(inner) as fh:
+            return fh.read().decode()
+
     def _child_values(self, path: str, key: str) -> list[str]:
         fs, p = self._fs(path)
         if not fs.exists(p):

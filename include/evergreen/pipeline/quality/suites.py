@@ -11,7 +11,7 @@ from evergreen.config import Settings
 from evergreen.contracts import data_contract
 from evergreen.pipeline.quality._gx import PANDAS, SPARK, gx
 
-CORRUPT_RECORD = "_corrupt_record"
+CORRUPT_RECORD = data_contract.CORRUPT_RECORD
 EVENT_DATE = "event_date"
 UNKNOWN = "unknown"  # what clean fills categorical nulls with
 AMOUNT = "amount"
@@ -19,8 +19,7 @@ AMOUNT = "amount"
 # Columns whose allowed values are a contract: a batch where many break is a broken feed. `category`
 # is left out on purpose: a new merchant category is drift in the allowed values (data_contract.NEW_CATEGORY),
 # which the drift monitor reports; it must not stop the pipeline.
-ALLOWED_VALUE_COLUMNS = ("currency", "channel", "device", "country")
-RAW_ALLOWED_MOSTLY = 0.99  # individual bad rows are clean's job
+ALLOWED_VALUE_COLUMNS = tuple(c.name for c in data_contract.TRANSACTION_COLUMNS if c.allowed)
 
 # How each logical type shows up to GX's type check. Spark reports its own types; the pandas frame
 # comes from `toPandas()` through Arrow, which maps string -> object, double -> float64 and
@@ -46,6 +45,7 @@ def raw_columns() -> list[str]:
     """The exact column set of a staged bronze batch."""
     return [
         *data_contract.names(data_contract.TRANSACTION_COLUMNS),
+        data_contract.RAW,
         data_contract.SOURCE_FILE,
         data_contract.BATCH_ID,
         data_contract.INGESTED_AT,
@@ -68,12 +68,14 @@ def raw_contract(engine: str, s: Settings) -> list[Any]:
     # A value that failed its cast is null, so this also catches a burst of unparseable keys/amounts.
     suite += [
         ex.ExpectColumnValuesToNotBeNull(column=c.name, mostly=non_null_share)
-        for c in contract
-        if c.key or c.name == AMOUNT
+        for c in data_contract.checked_not_null(contract)
     ]
+    # Individual bad rows are clean's job; many in a batch is a broken feed.
     suite += [
         ex.ExpectColumnValuesToBeInSet(
-            column=name, value_set=list(data_contract.column(contract, name).allowed or ()), mostly=RAW_ALLOWED_MOSTLY
+            column=name,
+            value_set=list(data_contract.column(contract, name).allowed or ()),
+            mostly=1.0 - s.allowed_values_tolerance,
         )
         for name in ALLOWED_VALUE_COLUMNS
     ]
@@ -100,12 +102,15 @@ def clean_quality(s: Settings) -> list[Any]:
     return suite
 
 
-def row_count_parameters(previous_row_count: int | None, tolerance: float) -> dict[str, float | None]:
-    """Bounds for today's silver rows: yesterday's count +- tolerance, or at least one row when there is no
-    yesterday (a batch that clean emptied entirely is a failed batch, not a quiet day)."""
+def row_count_parameters(
+    previous_row_count: int | None, tolerance: float, *, partial: bool = False
+) -> dict[str, float | None]:
+    """Bounds for today's silver rows: the previous complete day's count +- tolerance, or at least one row
+    when there is none (a batch that clean emptied entirely is a failed batch, not a quiet day). `partial`:
+    files of the day were refused (named in quarantine), so no lower bound but one row."""
     if previous_row_count is None:
         return {MIN_ROWS: 1, MAX_ROWS: None}
     return {
-        MIN_ROWS: max(1.0, previous_row_count * (1 - tolerance)),
+        MIN_ROWS: 1.0 if partial else max(1.0, previous_row_count * (1 - tolerance)),
         MAX_ROWS: previous_row_count * (1 + tolerance),
     }

@@ -11,7 +11,6 @@ rule it breaks, in the order below). Null policy:
   allowed list -> quarantine `unknown_<col>` (category has no closed list: merchants add categories);
 - `event_time` on another day than its batch -> `event_time_outside_batch_day` (late data is
   re-landed in its own day's drop, never smeared into this one);
-- a JSON line that did not parse -> `malformed_record`;
 - among the rows left, duplicate `transaction_id`s: the first by (event_time, every other column) is kept,
   the rest -> `duplicate_transaction_id`.
 """
@@ -22,7 +21,8 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from evergreen.contracts import data_contract
-from evergreen.pipeline.transforms.ingest import CORRUPT
+from evergreen.pipeline.quality.file_gate import EXAMPLE_CHARS, type_word
+from evergreen.pipeline.transforms.ingest import CORRUPT, RAW, RAW_TYPE
 from evergreen.pipeline.transforms.quarantine import REASON
 
 UNKNOWN = "unknown"
@@ -35,12 +35,34 @@ SILVER_COLUMNS = [
 ]
 
 
-def _rules(contract: tuple[data_contract.Column, ...]) -> list[tuple[F.Column, str]]:
-    rules: list[tuple[F.Column, str]] = [(F.col(CORRUPT).isNotNull(), "malformed_record")]
-    rules += [(F.col(c.name).isNull(), f"null_{c.name}") for c in contract if c.key]
+def _untyped(c: data_contract.Column) -> tuple[F.Column, F.Column]:
+    """The rule for a value that landed but did not cast: the reason quotes it as it landed."""
+    value = F.col(RAW)[c.name]
+    shown = F.when(F.length(value) > EXAMPLE_CHARS, F.concat(F.substring(value, 1, EXAMPLE_CHARS), F.lit("...")))
+    shown = F.regexp_replace(F.regexp_replace(shown.otherwise(value), "\r", "\\\\r"), "\n", "\\\\n")
+    return value.isNotNull(), F.concat(F.lit(f"{c.name} not {type_word(c.type)}: '"), shown, F.lit("'"))
+
+
+def _row_rules(contract: tuple[data_contract.Column, ...]) -> list[tuple[F.Column, F.Column | str]]:
+    """Malformed lines, then per contract column: not of its type, null where a value is required."""
+    rules: list[tuple[F.Column, F.Column | str]] = [(F.col(CORRUPT).isNotNull(), "malformed_record")]
+    for c in contract:
+        if c.type != data_contract.STRING:
+            rules.append(_untyped(c))
+        if c.key or c.not_null:
+            rules.append((F.col(c.name).isNull(), f"null_{c.name}"))
+    return rules
+
+
+def with_raw(bronze: DataFrame) -> DataFrame:
+    """Bronze written before `_raw` existed reads as if every value had typed."""
+    return bronze if RAW in bronze.columns else bronze.withColumn(RAW, F.create_map().cast(RAW_TYPE))
+
+
+def _rules(contract: tuple[data_contract.Column, ...]) -> list[tuple[F.Column, F.Column | str]]:
+    rules = _row_rules([c for c in contract if c.key or c.type != data_contract.STRING])
     rules.append((F.to_date("event_time") != F.col("event_date"), "event_time_outside_batch_day"))
     amount = data_contract.column(contract, "amount")
-    rules.append((F.col("amount").isNull(), "null_amount"))
     rules.append((~F.col("amount").between(amount.min_value, amount.max_value), "amount_out_of_range"))
     rules.append((~F.coalesce(F.col("currency").isin(*data_contract.CURRENCIES), F.lit(False)), "unknown_currency"))
     for c in contract:
@@ -53,8 +75,8 @@ def clean_transactions(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split one batch of bronze transactions into (silver rows, rejected rows with `_quarantine_reason`)."""
     reason = F.lit(None).cast("string")
     for condition, name in reversed(_rules(data_contract.TRANSACTION_COLUMNS)):
-        reason = F.when(condition, F.lit(name)).otherwise(reason)
-    checked = bronze.withColumn(REASON, reason)
+        reason = F.when(condition, F.lit(name) if isinstance(name, str) else name).otherwise(reason)
+    checked = with_raw(bronze).withColumn(REASON, reason)
 
     # Deterministic pick among duplicates: rows that broke no rule first (a valid copy never loses to a
     # rejected one), then by every business column, so a re-run keeps the same row.
@@ -79,12 +101,11 @@ def clean_transactions(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
 def clean_labels(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Labels: keys must be present and is_fraud 0/1; a transaction labelled twice keeps its latest label."""
     reason = F.lit(None).cast("string")
-    rules = [(F.col(CORRUPT).isNotNull(), "malformed_record")]
-    rules += [(F.col(c.name).isNull(), f"null_{c.name}") for c in data_contract.LABEL_COLUMNS]
+    rules = _row_rules(data_contract.LABEL_COLUMNS)
     rules.append((~F.col("is_fraud").isin(0, 1), "is_fraud_not_0_or_1"))
     for condition, name in reversed(rules):
-        reason = F.when(condition, F.lit(name)).otherwise(reason)
-    checked = bronze.withColumn(REASON, reason)
+        reason = F.when(condition, F.lit(name) if isinstance(name, str) else name).otherwise(reason)
+    checked = with_raw(bronze).withColumn(REASON, reason)
     rank = F.row_number().over(
         Window.partitionBy("transaction_id").orderBy(F.col("label_time").desc(), F.col("is_fraud").desc())
     )

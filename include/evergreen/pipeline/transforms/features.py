@@ -11,38 +11,19 @@ from __future__ import annotations
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from evergreen.contracts import data_contract
+from evergreen.pipeline.transforms.types import SPARK_TYPES
+
 DAY = 86_400
 
-# The model-facing columns, in order. Training reads this list; it is the gold contract.
-FEATURE_COLUMNS = [
-    "amount",
-    "log_amount",
-    "hour",
-    "weekday",
-    "currency",
-    "category",
-    "channel",
-    "device",
-    "country",
-    "customer_age_days",
-    "customer_segment",
-    "country_mismatch",
-    "merchant_age_days",
-    "cust_txn_count_24h",
-    "cust_txn_count_7d",
-    "cust_amount_mean_30d",
-    "amount_to_cust_mean_30d",
-    "cust_distinct_merchants_7d",
-    "secs_since_prev_txn",
-    "merchant_txn_count_7d",
-    "merchant_known_fraud_rate_30d",
-    "merchant_known_labels_30d",
-]
+# The model-facing columns, in order. Training reads this list; their types are the gold contract's
+# (evergreen.contracts.data_contract.GOLD_COLUMNS).
+FEATURE_COLUMNS = data_contract.names(data_contract.GOLD_FEATURE_COLUMNS)
 # Features computed over prior windows of transactions or arrived labels: a lake younger than their window
 # (or than the label delay) fills them in over its first weeks, so their distribution moves with its age.
 HISTORY_FEATURES = tuple(FEATURE_COLUMNS[FEATURE_COLUMNS.index("cust_txn_count_24h") :])
-ID_COLUMNS = ["transaction_id", "event_time", "customer_id", "merchant_id", "event_date"]
-LABEL_COLUMNS = ["is_fraud", "label_time"]
+ID_COLUMNS = data_contract.names(data_contract.GOLD_ID_COLUMNS)
+LABEL_COLUMNS = data_contract.names(data_contract.GOLD_LABEL_COLUMNS)
 
 
 def _window(key: str, seconds: int) -> Window:
@@ -139,7 +120,12 @@ def build_features(
         "merchant_known_fraud_rate_30d",
         F.coalesce(F.col("merchant_known_labels_30d"), F.lit(0)).alias("merchant_known_labels_30d"),
     )
-    return _attach_labels(gold, labels, as_of)
+    return with_gold_types(_attach_labels(gold, labels, as_of))
+
+
+def with_gold_types(gold: DataFrame) -> DataFrame:
+    """Gold's columns, in the contract's order and types, whatever the expressions that built them gave."""
+    return gold.select(*[F.col(c.name).cast(SPARK_TYPES[c.type]).alias(c.name) for c in data_contract.GOLD_COLUMNS])
 
 
 def _merchant_label_events(tx: DataFrame, labels: DataFrame | None, as_of: str) -> DataFrame:
