@@ -11,7 +11,7 @@ ENV := source scripts/env.sh &&
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup: $(STAMP) .run/.kafka-jars airflow-db db-upgrade  ## venv, requirements, Kafka jars, Airflow DB, evergreen DB (idempotent)
+setup: $(STAMP) kafka-jars airflow-db db-upgrade  ## venv, requirements, Kafka jars, Airflow DB, evergreen DB (idempotent)
 
 # Runtime pins (requirements.txt) and tools (requirements-dev.txt), every version held to the generated lock;
 # then the package itself with --no-deps: its ranges (pyproject.toml) are met by the pins, and pip check proves it.
@@ -24,10 +24,10 @@ $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.
 	$(VENV)/bin/pip check
 	touch $@
 
-.run/.kafka-jars: scripts/kafka.sh scripts/kafka/pom.xml
-	mkdir -p .run
+# Not a stamp file: the script checks the jars themselves (.cache/kafka/libs/.complete against the pom), so a
+# removed cache is fetched again and a present one costs nothing.
+kafka-jars:  ## Apache Kafka's jars from Maven Central into .cache/kafka (idempotent)
 	bash scripts/kafka.sh install
-	touch $@
 
 # Always run: it is idempotent and takes ~2 s, and AIRFLOW_HOME may point anywhere (no stamp can know).
 airflow-db: $(STAMP)
@@ -66,7 +66,7 @@ status: $(STAMP)  ## each local service: pid, port, health, log file; says which
 down: $(STAMP)  ## stop the local services `make up` started (by process group), leaving no process
 	$(ENV) python -m evergreen.cli down
 
-kafka-up: .run/.kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
+kafka-up: kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and its topics
 	bash scripts/kafka.sh start
 	bash scripts/kafka.sh topics evergreen.drift evergreen.drift.dead-letter
 
@@ -81,4 +81,4 @@ clean:  ## stop the local services, remove run state (lake, Airflow DB, broker d
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup airflow-db db-upgrade demo test test-fast lint lock up status down kafka-up kafka-down bench clean
+.PHONY: help setup kafka-jars airflow-db db-upgrade demo test test-fast lint lock up status down kafka-up kafka-down bench clean
