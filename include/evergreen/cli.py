@@ -1,14 +1,14 @@
 """The `evergreen` command: up, status, down, replay, demo, generate, run-day, lake, champion, rollback, db.
 
 evergreen up                         # PostgreSQL, Kafka, MLflow, Airflow as local services (idempotent)
-evergreen status                     # each service: pid, port, health, log; exit 1 if any is not healthy
+evergreen status                     # each service (pid, port, health, log), then every day of the lake
 evergreen down                       # stop what `up` started
 evergreen replay --start 2026-01-15 --days 8 --scenario price_inflation@2026-01-16   # days through the stack
 evergreen demo                       # 30 days: a broken batch, a champion, drift, a Kafka event, a retraining
 evergreen db upgrade                 # create / migrate the project's own DB (once per setup; safe to repeat)
 evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
 evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
-evergreen lake                       # rows per layer, gates per day
+evergreen lake                       # the lake alone: rows per layer, gates per day, reconciled, JSON
 """
 
 from __future__ import annotations
@@ -81,6 +81,8 @@ def cmd_up(args) -> int:
 
 
 def cmd_stack_status(args) -> int:
+    """The local services, then the lake's days. Exit 1 when a service is dead or unhealthy, or only part of
+    the stack runs; a stack that is wholly stopped (or never started) is not an error."""
     from evergreen.devtools.stack import LocalStack, status_table
 
     health = LocalStack().status()
@@ -88,10 +90,20 @@ def cmd_stack_status(args) -> int:
         print(json.dumps([h.row() for h in health]))
     else:
         print(status_table(health))
-    dead = [h.name for h in health if not h.healthy]
-    if dead and not args.json:
-        print(f"not healthy: {', '.join(dead)} (`make up` restarts them)")
-    return 1 if dead else 0
+    states = {h.state for h in health} - {"off"}
+    broken = [h.name for h in health if h.state in ("dead", "unhealthy")]
+    partial = "healthy" in states and "stopped" in states
+    if (broken or partial) and not args.json:
+        print(
+            f"not healthy: {', '.join(h.name for h in health if h.state not in ('healthy', 'off'))} "
+            "(`make up` restarts them)"
+        )
+    elif states == {"stopped"} and not args.json:
+        print("the stack is not running (`make up` starts it)")
+    if not args.json:
+        print()
+        _print_lake()
+    return 1 if broken or partial else 0
 
 
 def cmd_replay(args) -> int:
@@ -116,17 +128,26 @@ def cmd_down(args) -> int:
 
 
 # ---- lake status -----------------------------------------------------------------------------------------
-def cmd_status(args) -> int:
+def _print_lake() -> dict:
+    """Every day the lake knows of (failed ones too): rows per layer, gate verdicts, landing reconciled."""
     from evergreen.common.console import table
     from evergreen.storage.inventory import DAY_COLUMNS, known_days, summarize
 
     summary = summarize(known_days())
+    if not summary["days"]:
+        print(f"the lake has no days yet ({settings().lake_root})")
+        return summary
     print(table(summary["days"], DAY_COLUMNS))
     for f in summary["gates"]["not_passed"]:
         print(f"[{f['gate']}] {f['day']} {f['status']}: {f['reason']}")
     layers = summary["layers"]
     verdict = "reconciled" if summary["reconciled"] else f"NOT RECONCILED ({layers['unaccounted']} rows unaccounted)"
     print(f"landing {layers['landing']} = silver {layers['silver']} + quarantine {layers['quarantine']}: {verdict}")
+    return summary
+
+
+def cmd_lake(args) -> int:
+    summary = _print_lake()
     print(json.dumps({k: summary[k] for k in ("layers", "reconciled", "labels", "gates")}))
     return 0
 
@@ -209,13 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--date", required=True)
     r.set_defaults(func=cmd_run_day)
 
-    s = sub.add_parser("lake", help="rows per layer and gate outcomes")
-    s.set_defaults(func=cmd_status)
+    s = sub.add_parser("lake", help="the lake alone: rows per layer, gate outcomes, reconciliation, one JSON line")
+    s.set_defaults(func=cmd_lake)
 
     up = sub.add_parser("up", help="start PostgreSQL, Kafka, MLflow and Airflow as local services (idempotent)")
     up.set_defaults(func=cmd_up)
-    st = sub.add_parser("status", help="the local services: pid, port, health, log file")
-    st.add_argument("--json", action="store_true", help="one JSON list instead of the table")
+    st = sub.add_parser("status", help="the local services (pid, port, health, log), then the lake's days")
+    st.add_argument("--json", action="store_true", help="the services as one JSON list, nothing else")
     st.set_defaults(func=cmd_stack_status)
     rp = sub.add_parser("replay", help="land each day's files and run ingest_daily for it on the running stack")
     rp.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
