@@ -87,10 +87,10 @@ def pytest_collection_modifyitems(config, items):
         folder = Path(str(item.fspath)).relative_to(tests_dir).parts[0]
         marks = {FOLDER_MARKS[folder]} if folder in FOLDER_MARKS else set()
         marks |= {mark for fixture, mark in FIXTURE_MARKS.items() if fixture in item.fixturenames}
-        marks |= {m.name for m in item.iter_markers()}
-        for name in sorted(marks):
+        own = {m.name for m in item.iter_markers()}  # already on the test (some with arguments: never re-added)
+        for name in sorted(marks - own):
             item.add_marker(name)
-        if marks & SERVICE_MARKS:
+        if (marks | own) & SERVICE_MARKS:
             item.add_marker("services")
 
 
