@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import re
 import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -388,17 +389,23 @@ def test_the_day_after_a_short_day_is_measured_against_a_complete_one(table):
     assert clean["gate"]["status"] != "failed"
 
 
-def test_status_prints_every_day_and_the_reconciliation(table, capsys):
+@pytest.mark.parametrize("command", ["status", "lake"])
+def test_status_prints_every_day_and_the_reconciliation(table, capsys, command):
+    """`status` (the services, then the lake) and `lake` (the lake alone, then one JSON line)."""
     from evergreen.cli import main
 
     with _home(table["home"]):
-        assert main(["status"]) == 0
+        assert main([command]) == 0  # no stack runs here: not an error
     out = capsys.readouterr().out
     for day in DAYS:
         assert day in out
-    assert "reconciled" in out
     assert "NOT RECONCILED" not in out
     assert f"[raw_contract] {ALL_BROKEN} failed: raw contract failed for transactions-{ALL_BROKEN}" in out
     assert f"[labels] {LABEL_DAY} failed:" in out
-    summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["reconciled"] is True
+    landing = re.search(r"^landing (\d+) = silver (\d+) \+ quarantine (\d+): reconciled$", out, re.M)
+    assert landing, out[-2000:]
+    assert int(landing[1]) == int(landing[2]) + int(landing[3]) > 0
+    if command == "lake":
+        summary = json.loads(out.strip().splitlines()[-1])
+        assert summary["reconciled"] is True
+        assert summary["layers"]["landing"] == int(landing[1])

@@ -77,19 +77,20 @@ def get(client, path: str, token: str | None, **kw):
     return client.get(path, headers=headers, **kw)
 
 
-def rollback_runs() -> list:
-    """rollback_model runs queued by hand (the page). The session's Airflow DB is shared with tests/dags, whose
-    `dag.test()` rollbacks are run_type dag_test and are not the page's doing."""
+def rollback_runs(since: set[str] | None = None) -> list:
+    """rollback_model runs, less those in `since`: the session's Airflow DB is shared with tests/dags, whose
+    `dag.test()` rollbacks are there too."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
-    from airflow.utils.types import DagRunType
     from sqlalchemy import select
 
     with create_session() as session:
-        runs = session.scalars(
-            select(DagRun).where(DagRun.dag_id == "rollback_model", DagRun.run_type == DagRunType.MANUAL)
-        ).all()
-        return [(r.run_id, dict(r.conf or {}), r.triggering_user_name, r.run_type) for r in runs]
+        runs = session.scalars(select(DagRun).where(DagRun.dag_id == "rollback_model")).all()
+        return [
+            (r.run_id, dict(r.conf or {}), r.triggering_user_name, r.run_type)
+            for r in runs
+            if r.run_id not in (since or set())
+        ]
 
 
 def text_of(page: str) -> str:
@@ -311,6 +312,7 @@ def test_rollback_queues_the_dag_with_the_users_name_and_writes_nothing_itself(c
     assert 'data-testid="rollback-submit"' in page
     assert f'<option value="{page_env.versions["mid"]}" selected>' in page  # previous champion by default
     before = (store.aliases(store.connect(), "fraud"), audit.count("fraud"))
+    earlier = {run_id for run_id, *_ in rollback_runs()}
     auth = {"Authorization": f"Bearer {tokens['operator']}"}
 
     refused = client.post("/evergreen/models/fraud/rollback", headers=auth, data={"reason": "x", "to_version": "1"})
@@ -326,7 +328,7 @@ def test_rollback_queues_the_dag_with_the_users_name_and_writes_nothing_itself(c
         data={"reason": "forged form", "to_version": page_env.versions["mid"]},
     )
     assert cross_site.status_code == 403
-    assert rollback_runs() == []
+    assert rollback_runs(earlier) == []
 
     r = client.post(
         "/evergreen/models/fraud/rollback",
@@ -334,7 +336,7 @@ def test_rollback_queues_the_dag_with_the_users_name_and_writes_nothing_itself(c
         data={"reason": "strong model flags good customers <b>", "to_version": page_env.versions["mid"]},
     )
     assert r.status_code == 202, r.text[:500]
-    ((run_id, conf, triggering_user, run_type),) = rollback_runs()
+    ((run_id, conf, triggering_user, run_type),) = rollback_runs(earlier)
     assert conf == {
         "model": "fraud",
         "to_version": page_env.versions["mid"],
