@@ -1,55 +1,40 @@
-"""Screenshots of the Evergreen page for the docs, taken from a real api-server over a demo's state.
+"""Screenshots of the Evergreen page for the docs, taken from the running stack over a demo's state.
 
-    source scripts/env.sh && python -m evergreen.cli demo      # once: the state to show
+    make demo                                                   # once: the state to show
+    make up                                                     # the stack over that state
     source scripts/env.sh && python scripts/ui_screenshots.py  # -> docs/images/ui-*.png
 
-Starts an api-server (evergreen.devtools.airflow_stack) on a free port over the demo's Airflow home
-($EVERGREEN_HOME/airflow-stack, which holds the demo's retrain runs), logs in through Airflow's form with the
-password the api-server generated, and drives Debian's chromium through Playwright. Stops the api-server
-before it exits.
+Logs in to the stack's api-server through Airflow's form with the password it generated, and drives
+Debian's chromium through Playwright. Leaves the stack running.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 
 
 def main() -> int:
-    from evergreen.config import settings
-    from evergreen.devtools.airflow_stack import AirflowStack
+    from evergreen.devtools.stack import LocalStack
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "images")
     parser.add_argument("--model", default="fraud")
     parser.add_argument("--user", default="admin")
     args = parser.parse_args()
-    home = Path(settings().home)
-    airflow_home = home / "airflow-stack"
-    if not (airflow_home / "airflow.db").exists():
-        sys.exit(f"no demo Airflow home at {airflow_home}: run `python -m evergreen.cli demo` first")
-    env = {
-        "EVERGREEN_HOME": str(home),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-    }
-    if (home / "specs").is_dir():  # the demo's spec copy (devtools/demo.py says why it has one)
-        env["EVERGREEN_SPECS_DIR"] = os.environ.get("EVERGREEN_SPECS_DIR") or str(home / "specs")
-    stack = AirflowStack(home=airflow_home, dags_folder=airflow_home / "dags", env=env)
+    local = LocalStack()
+    if not local.check("api-server").healthy:
+        sys.exit("the stack's api-server is not running: `make up` first (after `make demo` for its state)")
+    local.adopt_client_env()  # the stack's evergreen DB and MLflow, for the audit lookup below
+    stack = SimpleNamespace(api_url=local.airflow_url, home=local.airflow_home)
     args.out.mkdir(parents=True, exist_ok=True)
-    try:
-        stack.migrate()
-        stack.start_component("api-server")
-        stack.wait_until(stack.api_healthy, 240, "the api-server")
-        shots = take(stack, args)
-    finally:
-        stack.stop()
+    shots = take(stack, args)
     print(json.dumps({"screenshots": [str(p) for p in shots]}))
     return 0
 
