@@ -42,8 +42,11 @@ db-upgrade: $(STAMP)  ## the project's own DB (promotions, drift reports, event 
 demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka event, a retraining by Airflow (~15 min)
 	$(ENV) python -m evergreen.cli demo
 
-test: setup  ## the whole suite: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)
-	$(ENV) pytest -q
+test: setup  ## the whole suite but the 8-day replay: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)
+	$(ENV) pytest -q -m "not long"
+
+test-long: setup  ## the 8-day replay through a running stack (tests/e2e/test_replay.py, about 20 minutes)
+	$(ENV) pytest -q -m long
 
 test-fast: $(STAMP)  ## unit + DAG integrity: no JVM, broker or server (under 2 minutes)
 	$(ENV) pytest -q -m "not services"
@@ -81,4 +84,4 @@ clean:  ## stop the local services, remove run state (lake, Airflow DB, broker d
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup kafka-jars airflow-db db-upgrade demo test test-fast lint lock up status down kafka-up kafka-down bench clean
+.PHONY: help setup kafka-jars airflow-db db-upgrade demo test test-long test-fast lint lock up status down kafka-up kafka-down bench clean

@@ -37,7 +37,9 @@ REPLAY_START = HISTORY_START + dt.timedelta(days=HISTORY_DAYS)
 DRIFT_START = REPLAY_START + dt.timedelta(days=REPLAY_DAYS - 2)  # 2 of the last 3 windows: fires on the last day
 DAYS = [(REPLAY_START + dt.timedelta(days=i)).isoformat() for i in range(REPLAY_DAYS)]
 
-pytestmark = pytest.mark.timeout(5400)
+# Not in `make test` (`make test-long`): 20 minutes, and its drift episodes at 3,000 rows a day are not yet
+# deterministic (a retrained champion can breach before the scenario starts).
+pytestmark = [pytest.mark.timeout(5400), pytest.mark.long]
 
 
 def _specs() -> Path:
