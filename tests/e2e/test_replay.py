@@ -123,26 +123,9 @@ def _quiet(airflow, dag_ids, settle_s=45, timeout=1800):
 
 
 def _xcom(airflow, dag_id, run_id, task_id):
-    rows = airflow.query(
-        "SELECT value FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t AND key = 'return_value'",
-        d=dag_id,
-        r=run_id,
-        t=task_id,
-    )
-    return _decoded(rows[0]["value"])
+    from evergreen.devtools.replay import xcom
 
-
-def _decoded(value):
-    """XCom values are JSON: text on SQLite, already decoded by the driver on PostgreSQL (a bare string
-    stays a string there)."""
-    if isinstance(value, bytes):
-        value = value.decode()
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
+    return xcom(airflow, dag_id, run_id, task_id)[0]
 
 
 def _fired_before(by_day: dict, day: str, version: str) -> bool:
