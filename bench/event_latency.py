@@ -198,7 +198,7 @@ def run_config(name: str, args: argparse.Namespace, work: Path, bootstrap: str) 
     group = f"bench-{name}-{uuid.uuid4().hex[:8]}"
     env = {
         "EVERGREEN_HOME": str(root / "evergreen"),
-        "EVERGREEN_SPECS_DIR": str(specs),
+        "EVERGREEN_SPECS_DIRS": str(specs),
         "EVERGREEN_KAFKA_BOOTSTRAP": bootstrap,
         "EVERGREEN_KAFKA_DRIFT_TOPIC": topic,
         "EVERGREEN_KAFKA_DEAD_LETTER_TOPIC": f"{topic}.dead-letter",

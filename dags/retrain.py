@@ -29,12 +29,19 @@ data from training twice, and the event ledger (`drift_events` table) records wh
 a storm of events is one run, and an event that arrives during a run is covered by it (same data) or
 starts one follow-up run (newer data).
 
+Every model in the specs folders (`contracts/specs/` plus `EVERGREEN_SPECS_DIRS`) is its own mapped
+`retrain_model` group: the cron run and an empty form cover every model, a `gold/watched` run the models
+that were watched, a drift run the models its events name. One model's broken spec or failed training fails
+only its own group (and the run's final state), never another model's training.
+
 **Owner:** data platform (`evergreen-data-platform`). **Manual run:** the form sets the data day
 (`as_of`), training window, hyper-parameters and search budget. `force_promote` promotes whatever the
 metrics say and is recorded in the audit trail under `requested_by` (required with it).
 
 **When it fails**
 - `plan` failed: no gold yet (run `ingest_daily`), or `force_promote` without `requested_by`.
+- one model's `train` failed at once (no retries): its spec is broken or unreadable (the line names the
+  file and field; `evergreen specs check`); the other models ran. Its `settle` fails as well, on purpose.
 - `plan` skipped the rest: this day's data already trained within the cooldown (see the log for the run);
   drift events it would have taken are marked covered by that run in the ledger.
 - `settle` lists events still pending (newer data than this run trained on): their own run follows.
@@ -117,7 +124,8 @@ def retrain():
 
     @task(trigger_rule="all_done")
     def settle(planned: dict, ti=None, dag_run=None) -> dict:
-        """This model's drift events: covered by its training, or given back (queued again) if it failed."""
+        """This model's drift events: covered by its training, or given back (queued again) if it failed,
+        and then this task fails too, so a run in which a model's training failed never ends `success`."""
         from evergreen.orchestration.retraining import settle as settle_events
 
         judged = ti.xcom_pull(task_ids="retrain_model.challenge", map_indexes=ti.map_index)

@@ -35,7 +35,7 @@ model page or `evergreen champion`, and run it again.
     tags=[Tag.EVERGREEN, Tag.TRAINING, Tag.MANUAL],
     doc_md=DOC,
     params={
-        "model": model_param("the registered model's name"),
+        "model": model_param("the registered model's name", every=False),
         "to_version": Param(
             None, type=["null", "string"], title="Target version", description="empty = the previous champion"
         ),

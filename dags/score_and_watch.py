@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Param, dag, task, task_group
 
 from evergreen.orchestration.dagkit import (
     DAGRUN_TIMEOUT,
@@ -18,7 +18,9 @@ from evergreen.orchestration.dagkit import (
 DOC = """
 ### score_and_watch
 Runs when `ingest_daily` lands new gold features, for exactly the days its asset events name (several
-events in one run: each day once, oldest first). The **champion** (loaded from the MLflow registry, never
+events in one run: each day once, oldest first), for every model in the specs folders (one mapped
+`watch_model` group each: a failure in one model never stops another's scoring, watching or events; a
+model with no champion yet shows as skipped with that reason). The **champion** (loaded from the MLflow registry, never
 from a file) scores each day into `predictions/<model>/event_date=<day>/`, the model version on every row.
 Then the day's inputs and scores are profiled with whylogs and compared with the **reference profile** stored
 with that model version: Hellinger distance per feature, prediction drift, and recall on the frauds whose
@@ -28,12 +30,12 @@ thresholds, k of the last n windows) decides; the report goes to the `drift_repo
 to Kafka and the `retrain` DAG starts at once (its drift watcher runs in the triggerer). Last, `publish`
 emits the `gold/watched` asset naming the days watched: the daily retraining follows it.
 
-**Owner:** data platform (`evergreen-data-platform`). **Manual run:** set `date` to re-score and re-watch a
-day (empty: the newest gold day; idempotent: the day's predictions and report are replaced; a
-re-published event has the same id).
+**Owner:** data platform (`evergreen-data-platform`). **Manual run:** pick a model (empty: every model);
+set `date` to re-score and re-watch a day (empty: the newest gold day; idempotent: the day's predictions and
+report are replaced; a re-published event has the same id).
 
 **When it fails**
-- `score` "has no champion": no model has been promoted yet; run `retrain`.
+- `score` skipped "has no champion": that model has not been promoted yet; run `retrain` for it.
 - `score` reconciliation error: gold changed while scoring; re-run the task.
 - `watch` cannot find `monitoring/reference.bin`: the champion was trained before references existed;
   retrain (or roll back to a version that has one).
@@ -65,37 +67,53 @@ re-published event has the same id).
 )
 def score_and_watch():
     @task
-    def resolve_days(params=None, triggering_asset_events=None) -> list[str]:
+    def models(params=None) -> list[str]:
+        from evergreen.orchestration.score_and_watch import models_to_watch
+
+        return models_to_watch(dict(params or {}))
+
+    @task
+    def resolve_days(model: str, params=None, triggering_asset_events=None) -> list[str]:
         from evergreen.orchestration.score_and_watch import asset_events, resolve_days
 
-        return resolve_days(dict(params or {}), params["model"], asset_events(triggering_asset_events))
+        return resolve_days(dict(params or {}), model, asset_events(triggering_asset_events))
 
     @task
-    def score(days: list[str], params=None) -> list[dict]:
-        from evergreen.orchestration.score_and_watch import score
+    def score(model: str, days: list[str]) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowSkipException
 
-        return [score(params["model"], day) for day in days]
+        from evergreen.orchestration.score_and_watch import NothingToScoreError, score
+
+        try:
+            return [score(model, day) for day in days]
+        except NothingToScoreError as e:
+            raise AirflowSkipException(str(e)) from e
 
     @task
-    def watch(days: list[str], scored: list[dict], params=None) -> list[dict]:
+    def watch(model: str, days: list[str], scored: list[dict]) -> list[dict]:
         from evergreen.orchestration.score_and_watch import watch
 
-        return [watch(params["model"], day, s) for day, s in zip(days, scored, strict=True)]
+        return [watch(model, day, s) for day, s in zip(days, scored, strict=True)]
 
     @task(outlets=[gold_watched_asset()])
-    def publish(reports: list[dict], params=None, outlet_events=None) -> list[dict | None]:
+    def publish(model: str, reports: list[dict], outlet_events=None) -> list[dict | None]:
         from evergreen.orchestration.score_and_watch import publish
 
-        published = [publish(params["model"], report) for report in reports]
+        published = [publish(model, report) for report in reports]
         outlet_events[gold_watched_asset()].extra = {
-            "model": params["model"],
+            "model": model,
             "days": [r["window"] for r in reports],
             "fired": [r["window"] for r in reports if r["fires"]],
         }
         return published
 
-    days = resolve_days()
-    publish(watch(days, score(days)))
+    @task_group
+    def watch_model(model: str):
+        """One model's day(s): a failure or a skip here never stops another model's group."""
+        days = resolve_days(model)
+        publish(model, watch(model, days, score(model, days)))
+
+    watch_model.expand(model=models())
 
 
 score_and_watch()

@@ -9,6 +9,7 @@ evergreen db upgrade                 # create / migrate the project's own DB (on
 evergreen generate --days 14 --scenario fraud_pattern_shift@2026-01-10
 evergreen run-day --date 2026-01-03  # one ingest_daily run through Airflow (dag.test)
 evergreen lake                       # the lake alone: rows per layer, gates per day, reconciled, JSON
+evergreen specs check [FILE ...]     # validate the model specs (default: every one the deployment loads)
 """
 
 from __future__ import annotations
@@ -163,15 +164,20 @@ def cmd_demo(args) -> int:
 
 # ---- registry: champion, rollback ---------------------------------------------------------------------------
 def cmd_champion(args) -> int:
+    """One JSON line per model (every spec, or `--model`); exit 1 when one of them has no champion."""
+    from evergreen.contracts.model_spec import known_models
     from evergreen.registry.promotion import champion_info
 
-    try:
-        info = champion_info(args.model)
-    except LookupError as e:
-        print(f"no champion: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(info, default=str))
-    return 0
+    missing = 0
+    for model in [args.model] if args.model else known_models():
+        try:
+            info = champion_info(model)
+        except LookupError as e:
+            print(f"{model}: no champion: {e}", file=sys.stderr)
+            missing += 1
+            continue
+        print(json.dumps(info, default=str))
+    return 1 if missing else 0
 
 
 def cmd_rollback(args) -> int:
@@ -188,6 +194,33 @@ def cmd_rollback(args) -> int:
     out["replaced"] = out.pop("champion_version")
     print(json.dumps(out))
     return 0
+
+
+# ---- specs: validate model specs -------------------------------------------------------------------------
+def cmd_specs_check(args) -> int:
+    """One line per spec, `ok  <name>  <file>` or its error; exit 1 if any is bad. No files: every spec the
+    deployment loads (the built-in folder and EVERGREEN_SPECS_DIRS)."""
+    from evergreen.contracts.model_spec import SPEC_SUFFIX, SpecError, parse_spec_file, spec_files
+
+    try:
+        files = (
+            [(Path(f).name.removesuffix(SPEC_SUFFIX), Path(f)) for f in args.files]
+            if args.files
+            else sorted(spec_files().items())
+        )
+    except SpecError as e:
+        print(e)
+        return 1
+    bad = 0
+    for name, file in files:
+        try:
+            parse_spec_file(file)
+        except SpecError as e:
+            print(e)
+            bad += 1
+            continue
+        print(f"ok  {name}  {file}")
+    return 1 if bad else 0
 
 
 # ---- db: the project's own database (migrations) ---------------------------------------------------------
@@ -261,15 +294,21 @@ def main(argv: list[str] | None = None) -> int:
     d.set_defaults(func=cmd_demo)
 
     ch = sub.add_parser("champion", help="the champion version of a model and its metrics, as JSON")
-    ch.add_argument("--model", default="fraud")
+    ch.add_argument("--model", default=None, help="default: every model in the specs folders")
     ch.set_defaults(func=cmd_champion)
 
     rb = sub.add_parser("rollback", help="point a model's champion back at a previous version (audited)")
-    rb.add_argument("--model", default="fraud")
+    rb.add_argument("--model", required=True)
     rb.add_argument("--to-version", default=None, help="default: the previous_champion alias")
     rb.add_argument("--reason", required=True)
     rb.add_argument("--actor", required=True, help="who rolls back (recorded in the audit trail)")
     rb.set_defaults(func=cmd_rollback)
+
+    sp = sub.add_parser("specs", help="the model specs: validate them")
+    sp_sub = sp.add_subparsers(dest="specs_command", required=True)
+    chk = sp_sub.add_parser("check", help="validate specs, one line each; exit 1 if any is bad")
+    chk.add_argument("files", nargs="*", metavar="FILE", help="default: every spec the deployment loads")
+    chk.set_defaults(func=cmd_specs_check)
 
     db = sub.add_parser("db", help="the project's own database: upgrade it to the code's migrations, or ask")
     db_sub = db.add_subparsers(dest="db_command", required=True)

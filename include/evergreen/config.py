@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _default_home() -> Path:
@@ -53,8 +53,9 @@ class Settings(BaseSettings):
     history_days: int = 30  # silver days a feature row may look back on
     label_horizon_days: int = 10  # gold partitions refreshed per run so late labels land
 
-    # Model specs: the package's own by default; a team may keep theirs elsewhere (adding a model = a file).
-    specs_dir: str = ""
+    # Folders of model specs added to the package's own (os.pathsep-separated in EVERGREEN_SPECS_DIRS; adding
+    # a model = adding a file). A spec here named like a built-in one overrides it.
+    specs_dirs: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     # One drift topic for every model (the model is in the payload: Kafka watchers share one triggerer thread).
@@ -63,6 +64,13 @@ class Settings(BaseSettings):
     # An armed drift event that no run claimed within this long means Airflow dropped its asset event
     # (apache/airflow#56050): the next event fires again instead of queueing behind it forever.
     drift_rearm_after_s: float = 300
+
+    @field_validator("specs_dirs", mode="before")
+    @classmethod
+    def _split_folders(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the environment: folders separated like PATH
+            return [part for part in value.split(os.pathsep) if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _fill_paths(self) -> Settings:
@@ -100,6 +108,8 @@ def _yaml_overrides() -> dict[str, Any]:
         return {}
     with open(path) as fh:
         data = yaml.safe_load(fh) or {}
+    if "specs_dir" in data:
+        raise ValueError(f"{path}: specs_dir is replaced by specs_dirs (folders added to the built-in specs)")
     # Environment wins over the file, so a one-off `EVERGREEN_X=... make demo` does what it says.
     return {k: v for k, v in data.items() if f"EVERGREEN_{k.upper()}" not in os.environ}
 

@@ -108,31 +108,70 @@ def test_forms_offer_the_specs_that_exist_and_date_pickers(dags):
     for dag in dags:
         if "model" in dag.params:
             schema = dag.params.get_param("model").schema
-            assert schema["enum"] == known_models(), dag.dag_id
-            assert dag.params.get_param("model").value in known_models(), dag.dag_id
+            assert [m for m in schema["enum"] if m is not None] == known_models(), dag.dag_id
+            value = dag.params.get_param("model").value
+            # retrain / score_and_watch: empty means every model; rollback_model needs one.
+            assert value is None if None in schema["enum"] else value in known_models(), dag.dag_id
         for name in ("date", "as_of"):
             if name in dag.params:
                 assert dag.params.get_param(name).schema.get("format") == "date", f"{dag.dag_id}.{name}"
 
 
-def test_the_model_choice_follows_the_specs_folder(tmp_path, monkeypatch):
-    """A new spec file shows up in the forms at the next parse; the default stays fraud while it exists."""
-    import shutil
+def _spec_copy(folder: Path, name: str) -> Path:
+    """The shipped fraud spec under another name, in `folder`."""
+    from evergreen.contracts.model_spec import SPECS_DIR
+
+    folder.mkdir(parents=True, exist_ok=True)
+    file = folder / f"{name}.yaml"
+    file.write_text((SPECS_DIR / "fraud.yaml").read_text().replace("name: fraud\n", f"name: {name}\n", 1))
+    return file
+
+
+def _spec_errors() -> list[str]:
+    """Every spec the deployment would load (built-in + EVERGREEN_SPECS_DIRS), checked: the bad ones' lines."""
+    from evergreen.contracts.model_spec import check_specs
+
+    return [error for error in check_specs().values() if error is not None]
+
+
+@pytest.fixture
+def specs_dirs(monkeypatch):
+    """Set EVERGREEN_SPECS_DIRS for one test (settings are cached: reloaded on the way in and out)."""
+    import os
 
     from evergreen import config
-    from evergreen.contracts.model_spec import SPECS_DIR
+
+    def use(*folders: Path) -> None:
+        monkeypatch.setenv("EVERGREEN_SPECS_DIRS", os.pathsep.join(str(f) for f in folders))
+        config.reload()
+
+    yield use
+    monkeypatch.undo()
+    config.reload()
+
+
+def test_the_model_choice_follows_the_specs_folders(tmp_path, specs_dirs):
+    """A spec file in an added folder shows up in the forms at the next parse, next to the built-in ones."""
     from evergreen.orchestration.dagkit import model_param
 
-    shutil.copy(SPECS_DIR / "fraud.yaml", tmp_path / "fraud.yaml")
-    (tmp_path / "churn.yaml").write_text("name: churn\n")
-    monkeypatch.setenv("EVERGREEN_SPECS_DIR", str(tmp_path))
-    config.reload()
-    try:
-        param = model_param()
-        assert (param.schema["enum"], param.value) == (["churn", "fraud"], "fraud")
-    finally:
-        monkeypatch.undo()
-        config.reload()
+    _spec_copy(tmp_path, "churn")
+    specs_dirs(tmp_path)
+    param = model_param()
+    assert [m for m in param.schema["enum"] if m is not None] == ["churn", "fraud"]
+    assert param.value in param.schema["enum"]
+
+
+def test_every_spec_the_deployment_loads_is_valid():
+    """What the scheduler would load from this environment (EVERGREEN_SPECS_DIRS included) is valid."""
+    assert _spec_errors() == []
+
+
+def test_a_broken_spec_in_an_added_folder_fails_the_check_with_its_file(tmp_path, specs_dirs):
+    good = _spec_copy(tmp_path / "a", "churn")
+    broken = _spec_copy(tmp_path / "b", "fraud_lite")
+    broken.write_text(broken.read_text().replace("validation_days: 2", "validation_days: -2"))
+    specs_dirs(good.parent, broken.parent)
+    assert _spec_errors() == [f"{broken}: split.validation_days: must be >= 1, got -2"]
 
 
 @pytest.mark.parametrize("dag_file", dag_files())
@@ -185,14 +224,20 @@ def test_retrain_structure_and_schedule(dagbag):
 
 def test_score_and_watch_structure_and_schedule(dagbag):
     dag = dagbag.dags["score_and_watch"]
-    assert set(dag.task_ids) == {"resolve_days", "score", "watch", "publish"}
-    assert dag.get_task("score").downstream_task_ids == {"watch"}
-    assert dag.get_task("watch").downstream_task_ids == {"publish"}
+    # One mapped group per model: a model's failure stays in its own group.
+    group = "watch_model."
+    steps = [f"{group}{t}" for t in ("resolve_days", "score", "watch", "publish")]
+    assert set(dag.task_ids) == {"models", *steps}
+    assert dag.get_task("models").downstream_task_ids == set(steps)  # each step takes its group's model
+    assert dag.get_task(steps[0]).downstream_task_ids == {steps[1], steps[2]}  # the days
+    assert dag.get_task(steps[1]).downstream_task_ids == {steps[2]}
+    assert dag.get_task(steps[2]).downstream_task_ids == {steps[3]}
+    assert type(dag.task_group_dict["watch_model"]).__name__ == "MappedTaskGroup"
     # After ingest_daily, by asset: new gold features start it.
     assets = [a.uri for a in dag.timetable.asset_condition.objects]
     assert assets == ["evergreen://gold/features"]
     # ...and tells the daily retraining when a day has been watched (after any drift event went out).
-    assert [a.uri for a in dag.get_task("publish").outlets] == ["evergreen://gold/watched"]
+    assert [a.uri for a in dag.get_task(steps[3]).outlets] == ["evergreen://gold/watched"]
     assert dag.max_active_runs == 1
     assert {"model", "date"} <= set(dag.params)
 

@@ -10,6 +10,7 @@ import os
 
 import pytest
 import sqlalchemy as sa
+import yaml
 
 from evergreen import config
 from evergreen.storage import migrate
@@ -105,7 +106,7 @@ def test_score_and_watch_scores_with_the_champion_and_writes_a_drift_report(lake
     (report,) = reports("fraud")
     assert str(report["window_day"])[:10] == AS_OF
     assert not report["fires"]  # one window cannot fire a 2-of-3 rule
-    assert states["publish"] == "success"
+    assert states["watch_model.publish"] == "success"
 
 
 def test_the_same_day_does_not_train_twice_within_the_cooldown(lake):
@@ -171,6 +172,87 @@ def test_every_promotion_decision_and_every_failure_was_told(lake, smtp):
     # The two failed tasks: a forced run with nobody named, a rollback to a version that does not exist.
     failures = [subject for subject, _ in told if "task failed" in subject]
     assert failures == [
-        "[evergreen] task failed: fraud v- - retrain.plan failed",
+        "[evergreen] task failed: - v- - retrain.plan failed",
         "[evergreen] task failed: fraud v- - rollback_model.rollback failed",
     ], failures
+
+
+# ---- every spec is live; one broken model stops no other -----------------------------------------------------
+ADDED = "fraud_online"  # a team's spec in its own folder: web and app rows only (`source.where`)
+
+
+def _mapped_states(run) -> dict[tuple[str, int], str]:
+    return {(ti.task_id, ti.map_index): str(ti.state) for ti in run.get_task_instances()}
+
+
+@pytest.fixture
+def added_spec(lake, tmp_path, monkeypatch):
+    """A third-party folder with one spec, added to the built-in ones through the setting, no code change."""
+    from evergreen.contracts.model_spec import SPECS_DIR
+
+    folder = tmp_path / "team-specs"
+    folder.mkdir()
+    spec = yaml.safe_load((SPECS_DIR / "fraud.yaml").read_text())
+    spec["name"] = ADDED
+    spec["source"]["where"] = {"channel": ["web", "app"]}
+    spec["policy"]["min_pr_auc"] = 0.0  # 600 rows a day: the subject is the wiring, not the model's quality
+    file = folder / f"{ADDED}.yaml"
+    file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    monkeypatch.setenv("EVERGREEN_SPECS_DIRS", str(folder))
+    config.reload()
+    yield file
+    monkeypatch.delenv("EVERGREEN_SPECS_DIRS")
+    config.reload()
+
+
+def test_a_spec_added_in_its_own_folder_is_trained_scored_and_watched(added_spec):
+    import pyarrow.dataset as ds
+
+    from evergreen.monitoring import reports
+    from evergreen.registry.promotion import champion_info
+    from evergreen.scoring.batch import read_predictions
+
+    # A run with the form left empty covers every model: fraud's data of AS_OF already trained (cooldown).
+    run, _ = _run("retrain", {"as_of": AS_OF}, 20)
+    assert str(run.state) == "success", _mapped_states(run)
+    assert str(champion_info(ADDED)["version"]) == "1"
+    assert _champion() == "1"  # fraud's champion did not move
+
+    run, _ = _run("score_and_watch", {"date": AS_OF}, 21)
+    states = _mapped_states(run)
+    assert str(run.state) == "success", states
+    assert sorted(s for (task, _), s in states.items() if task == "watch_model.publish") == ["success"] * 2
+    gold = ds.dataset(f"{config.settings().layer('gold', 'features')}/event_date={AS_OF}", format="parquet")
+    channels = gold.to_table(columns=["channel"]).column("channel").to_pylist()
+    online = sum(c in ("web", "app") for c in channels)
+    assert 0 < online < len(channels) == 600
+    assert len(read_predictions(ADDED, [AS_OF])) == online  # only the rows its spec selects
+    assert len(read_predictions("fraud", [AS_OF])) == 600
+    assert [str(r["window_day"])[:10] for r in reports(ADDED)] == [AS_OF]
+
+
+def test_a_broken_spec_fails_only_its_own_tasks_and_the_run(added_spec, smtp):
+    added_spec.write_text(added_spec.read_text().replace("validation_days: 2", "validation_days: -2"))
+    fraud, added = 0, 1  # map indexes: the specs in name order
+    sent = len(smtp.messages)
+
+    run, _ = _run("score_and_watch", {"date": AS_OF}, 22)
+    states = _mapped_states(run)
+    assert str(run.state) == "failed", states
+    assert states[("watch_model.resolve_days", added)] == "failed"
+    assert states[("watch_model.publish", fraud)] == "success"
+
+    before = len(_audit())
+    run, _ = _run("retrain", {"as_of": "2026-03-08"}, 23)
+    states = _mapped_states(run)
+    assert str(run.state) == "failed", states  # a model's training failed: the run does not end success
+    assert states[("retrain_model.train", added)] == "failed"
+    assert states[("retrain_model.challenge", fraud)] == "success"  # fraud trained and was judged
+    assert len(_audit()) == before + 1
+
+    told = [(m["Subject"], smtp.body(sent + i)) for i, m in enumerate(smtp.messages[sent:])]
+    failed = [(s, b) for s, b in told if "task failed" in s and f"retrain.retrain_model.train[{added}]" in s]
+    assert len(failed) == 1, [s for s, _ in told]
+    subject, body = failed[0]
+    assert ADDED in subject
+    assert f"{ADDED}.yaml: split.validation_days" in body  # one line naming the file and the field

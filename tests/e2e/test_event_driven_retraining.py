@@ -45,7 +45,7 @@ def loop(kafka_broker, tmp_path_factory):
     group = f"evergreen-e2e-{uuid.uuid4().hex[:8]}"
     env = {
         "EVERGREEN_HOME": str(root / "home"),
-        "EVERGREEN_SPECS_DIR": str(specs),
+        "EVERGREEN_SPECS_DIRS": str(specs),
         "EVERGREEN_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
         "AIRFLOW_CONN_KAFKA_DRIFT": kafka_connection(kafka_broker.bootstrap, group),
     }

@@ -82,7 +82,7 @@ print(json.dumps({{d: r["state"] for d, r in out.items()}}))
 def loop():
     specs = _specs()
     try:
-        with stack_at(EVERGREEN_SPECS_DIR=str(specs)) as stack:
+        with stack_at(EVERGREEN_SPECS_DIRS=str(specs)) as stack:
             yield from _with_history(stack)
     finally:
         shutil.rmtree(specs.parent, ignore_errors=True)
@@ -129,10 +129,10 @@ def _quiet(airflow, dag_ids, settle_s=45, timeout=1800):
     raise AssertionError(f"runs still active after {timeout} s: {busy}")
 
 
-def _xcom(airflow, dag_id, run_id, task_id):
-    from evergreen.devtools.replay import xcom
+def _watched_days(airflow, run_id):
+    from evergreen.devtools.replay import watched
 
-    return xcom(airflow, dag_id, run_id, task_id)[0]
+    return watched(airflow, run_id, "resolve_days", "fraud")
 
 
 def _fired_before(by_day: dict, day: str, version: str) -> bool:
@@ -182,7 +182,7 @@ def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
     watched = airflow.runs("score_and_watch")
     assert {r["run_type"] for r in watched} == {"asset_triggered"}
     assert {r["state"] for r in watched} == {"success"}
-    scored = [_xcom(airflow, "score_and_watch", r["run_id"], "resolve_days") for r in watched]
+    scored = [_watched_days(airflow, r["run_id"]) for r in watched]
     assert scored == [[d] for d in DAYS], scored
 
     # The drift went through Kafka: an event in the ledger, taken by a run.

@@ -43,6 +43,8 @@ CHANNELS = ("web", "app", "pos")
 DEVICES = ("desktop", "mobile", "tablet", "terminal")
 COUNTRIES = ("DE", "FR", "GB", "US", "NL", "ES", "IT", "PL", "BR", "NG", "IN", "CN")
 SEGMENTS = ("new", "regular", "loyal", "business")
+# What clean (and the features step, for a customer without a segment) fills a null code with.
+UNKNOWN = "unknown"
 
 # One transaction, as it lands (CSV or JSON Lines). `event_time` is ISO-8601 UTC.
 TRANSACTION_COLUMNS: tuple[Column, ...] = (
@@ -119,6 +121,20 @@ GOLD_FEATURE_COLUMNS: tuple[Column, ...] = (
 )
 GOLD_LABEL_COLUMNS: tuple[Column, ...] = (Column("is_fraud", INT), Column("label_time", TIMESTAMP))
 GOLD_COLUMNS = (*GOLD_ID_COLUMNS, *GOLD_FEATURE_COLUMNS, *GOLD_LABEL_COLUMNS)
+# The gold tables a model spec may name as its source (`source.table`), with their contracts.
+GOLD_TABLES: dict[str, tuple[Column, ...]] = {"features": GOLD_COLUMNS}
+# The values a coded gold column can hold: the contract's lists, plus the fill for a null code where the
+# pipeline fills one (currency is never null in gold: a row without one is quarantined). A model spec's row
+# selection (`source.where`) may name only these. `category` is open upstream (a new one is drift, not a
+# broken row), but a spec can select only the known ones.
+GOLD_VOCABULARIES: dict[str, tuple[str, ...]] = {
+    "currency": CURRENCIES,
+    "category": (*CATEGORIES, UNKNOWN),
+    "channel": (*CHANNELS, UNKNOWN),
+    "device": (*DEVICES, UNKNOWN),
+    "country": (*COUNTRIES, UNKNOWN),
+    "customer_segment": (*SEGMENTS, UNKNOWN),
+}
 
 # Lineage columns ingest adds to every bronze row.
 SOURCE_FILE, BATCH_ID, INGESTED_AT = "_source_file", "_batch_id", "_ingested_at"

@@ -29,6 +29,8 @@ from typing import Any
 from evergreen.config import settings
 
 DEMO_START = dt.date(2026, 1, 1)
+# The model whose story the demo tells (its data generator makes fraud); other specs run alongside it.
+DEMO_MODEL = "fraud"
 # Everything the demo writes lives in the home; a second `make demo` starts from nothing and prints the same.
 DEMO_STATE = (
     "lake",
@@ -138,7 +140,7 @@ def fresh_stack(home: Path, log: Path, drift: bool):
         shutil.rmtree(folder, ignore_errors=True)
     (stack.airflow_home / "airflow.db").unlink(missing_ok=True)  # the SQLite store, if that is the setting
     if drift:
-        os.environ["EVERGREEN_SPECS_DIR"] = str(demo_specs(home))  # the services read it when they start
+        os.environ["EVERGREEN_SPECS_DIRS"] = str(demo_specs(home))  # the services read it when they start
     try:
         stack.up()
     except StackError as e:
@@ -152,7 +154,7 @@ def trigger(airflow, dag_id: str, conf: dict) -> str:
     return run["dag_run_id"]
 
 
-def decisions_of(run_id: str, model: str = "fraud") -> list[dict]:
+def decisions_of(run_id: str, model: str) -> list[dict]:
     from evergreen.registry import audit
 
     return [r for r in reversed(audit.history(model)) if (r["triggered_by"] or {}).get("run_id") == run_id]
@@ -165,7 +167,7 @@ def retrain_line(airflow, run: dict) -> str:
     assets = drift_triggers(airflow, run["run_id"])
     cause = {"manual": "by a person", "scheduled": "by the 03:00 tick"}.get(run["run_type"])
     cause = cause or ("by a drift event" if assets else "by watched gold")
-    made = decisions_of(run["run_id"])
+    made = decisions_of(run["run_id"], DEMO_MODEL)
     if made:
         outcome = "; ".join(f"v{d['challenger_version']} {d['decision']}: {d['reason']}" for d in made)
     else:
@@ -185,22 +187,22 @@ def drift_triggers(airflow, run_id: str) -> list[dict]:
 
 def wait_watched(airflow, day: str, seen: set[str], timeout: float = 1800) -> tuple[dict, list, list]:
     """The score_and_watch run the day's gold event started, once finished: (run, scored, reports)."""
-    from evergreen.devtools.replay import wait_run, xcom
+    from evergreen.devtools.replay import wait_run, watched
 
     def started() -> dict | None:
         for run in airflow.runs("score_and_watch"):
             if run["run_id"] in seen:
                 continue
-            days = xcom(airflow, "score_and_watch", run["run_id"], "resolve_days")
-            if days and day in days[0]:
+            days = watched(airflow, run["run_id"], "resolve_days", DEMO_MODEL)
+            if days and day in days:
                 return run
         return None
 
     run = airflow.wait_until(started, timeout, f"score_and_watch for {day}", every=1)
     done = wait_run(airflow, "score_and_watch", run["run_id"], timeout)
     seen.add(run["run_id"])
-    scored = (xcom(airflow, "score_and_watch", run["run_id"], "score") or [[]])[0]
-    reports = (xcom(airflow, "score_and_watch", run["run_id"], "watch") or [[]])[0]
+    scored = watched(airflow, run["run_id"], "score", DEMO_MODEL) or []
+    reports = watched(airflow, run["run_id"], "watch", DEMO_MODEL) or []
     return done, scored, reports
 
 
@@ -280,7 +282,7 @@ def run(args) -> int:
                 retrains.append(done)
                 say(retrain_line(airflow, done))
         timing["first_trainings_s"] = step.seconds
-        champion_before = champion_summary("fraud")
+        champion_before = champion_summary(DEMO_MODEL)
 
         # ---- drift days: land, ingest_daily through the REST API, the rest by the scheduler ----
         out_drift: dict[str, Any] = {"scenario": args.drift_scenario, "detected_day": None, "event_id": None}
@@ -321,9 +323,9 @@ def run(args) -> int:
 
         with output_to(log_dir / "summary.log"):
             summary = summarize(day_names)  # landing counted from the files, by the file gate's rule
-            promotions = promotions_summary("fraud")
-            champion = champion_summary("fraud")
-            story = pr_auc_story("fraud") if drifting else None
+            promotions = promotions_summary(DEMO_MODEL)
+            champion = champion_summary(DEMO_MODEL)
+            story = pr_auc_story(DEMO_MODEL) if drifting else None
             total, by_type = scheduler_runs(airflow)
     finally:
         with progress("[demo] stopping the stack") as step, output_to(log_dir / "stack.log"):
@@ -373,10 +375,10 @@ def run(args) -> int:
 
 def drift_reaction(airflow) -> dict[str, Any]:
     """The first drift event: its id, the retrain run it started, publication -> run queued."""
-    from evergreen.devtools.replay import xcom
+    from evergreen.devtools.replay import watched
 
     for run in airflow.runs("score_and_watch"):
-        published = [p for p in (xcom(airflow, "score_and_watch", run["run_id"], "publish") or [[]])[0] if p]
+        published = [p for p in (watched(airflow, run["run_id"], "publish", DEMO_MODEL) or []) if p]
         first = next((p for p in published if p.get("published")), None)
         if first is None:
             continue

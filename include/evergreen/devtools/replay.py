@@ -47,7 +47,11 @@ def start_ingest(airflow, day: str, token: str) -> str:
 
 def xcom(airflow, dag_id: str, run_id: str, task_id: str) -> list[Any]:
     """A task's return values in a run (one per map index), from the metadata DB."""
+    return list(mapped_xcom(airflow, dag_id, run_id, task_id).values())
 
+
+def mapped_xcom(airflow, dag_id: str, run_id: str, task_id: str) -> dict[int, Any]:
+    """A task's return values in a run by map index (-1: not mapped), in index order."""
     rows = airflow.query(
         "SELECT map_index, value FROM xcom WHERE dag_id = :d AND run_id = :r AND task_id = :t "
         "AND key = 'return_value' ORDER BY map_index",
@@ -55,7 +59,16 @@ def xcom(airflow, dag_id: str, run_id: str, task_id: str) -> list[Any]:
         r=run_id,
         t=task_id,
     )
-    return [_decoded(r["value"]) for r in rows]
+    return {int(r["map_index"]): _decoded(r["value"]) for r in rows}
+
+
+def watched(airflow, run_id: str, step: str, model: str) -> Any:
+    """What one model's `watch_model.<step>` returned in a score_and_watch run (None: not listed, or the
+    step has not returned: it failed or skipped). score_and_watch maps one group per model."""
+    models = (xcom(airflow, "score_and_watch", run_id, "models") or [[]])[0]
+    if model not in models:
+        return None
+    return mapped_xcom(airflow, "score_and_watch", run_id, f"watch_model.{step}").get(models.index(model))
 
 
 def _decoded(value: Any) -> Any:

@@ -188,7 +188,7 @@ class LocalStack:
         }
         if self.cfg.store == "postgresql":
             env["EVERGREEN_EVERGREEN_DB_URL"] = self.pg_url("evergreen")
-        for key in ("EVERGREEN_SPECS_DIR", "EVERGREEN_LAKE_ROOT", "EVERGREEN_LANDING_ROOT", "EVERGREEN_CONFIG"):
+        for key in ("EVERGREEN_SPECS_DIRS", "EVERGREEN_LAKE_ROOT", "EVERGREEN_LANDING_ROOT", "EVERGREEN_CONFIG"):
             if os.environ.get(key):
                 env[key] = os.environ[key]
         return env

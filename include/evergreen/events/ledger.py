@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from evergreen.config import settings
 from evergreen.contracts.drift_event import DriftDetected
-from evergreen.contracts.model_spec import load_spec
+from evergreen.contracts.model_spec import Retraining, load_spec
 from evergreen.storage.sql import evergreen_engine, exclusive_transaction, table
 
 log = logging.getLogger(__name__)
@@ -112,6 +112,17 @@ def _row(r: sa.Row) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ decisions
 
 
+def _cooldown_hours(model: str) -> float:
+    """The model's spec cooldown; a broken spec must not stop its events being recorded (the watcher would
+    then fire without debounce, again and again): the default cooldown stands in, and the log says why."""
+    try:
+        return load_spec(model).retraining.cooldown_hours
+    except (ValueError, OSError) as e:
+        default = Retraining().cooldown_hours
+        log.warning("%s: spec unreadable (%s); recording its event with the default %g h cooldown", model, e, default)
+        return default
+
+
 def record(
     event: DriftDetected,
     meta: Mapping[str, Any] | None = None,
@@ -126,7 +137,7 @@ def record(
     meta = meta or {}
     moment = _naive_utc(now)
     rearm = settings().drift_rearm_after_s if rearm_after_s is None else rearm_after_s
-    cooldown = dt.timedelta(hours=load_spec(event.model).retraining.cooldown_hours)
+    cooldown = dt.timedelta(hours=_cooldown_hours(event.model))
     eng = engine()
     ev, runs = _tables(eng)
     values: dict[str, Any] = {

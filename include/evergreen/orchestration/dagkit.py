@@ -170,19 +170,47 @@ def check_gate(day: str, step: str) -> dict:
     return {"status": gate["status"], "reason": gate["reason"], "batch_id": report["batch_id"]}
 
 
-def model_param(description: str = "A model spec (include/evergreen/contracts/specs/<model>.yaml)"):
+def spec_or_fail(model: str):
+    """The model's spec, or the task fails at once with the spec's one-line error: a broken file does not
+    mend itself between retries, so there are none (AirflowFailException)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from evergreen.contracts.model_spec import load_spec
+
+    try:
+        return load_spec(model)
+    except (ValueError, OSError) as e:
+        raise AirflowFailException(str(e)) from e
+
+
+def model_param(description: str = "", *, every: bool = True):
     """The `model` field of a DAG form: a choice among the specs that exist when the file is parsed.
 
-    Listing the specs folder costs a directory read (no YAML is parsed), cheap enough for every parse; a new
-    spec file shows up in the forms at the next parse. `fraud` stays the default while it exists.
+    With `every` (retrain, score_and_watch) the field may stay empty, which means every model: scheduled
+    and asset-triggered runs cover every spec, and a person may pick one. Without it (rollback_model) a
+    model must be chosen. Listing the specs folders costs directory reads (no YAML is parsed), cheap enough
+    for every parse; a new spec file shows up in the forms at the next parse.
     """
     from airflow.sdk import Param
 
     from evergreen.contracts.model_spec import known_models
 
-    models = known_models() or ["fraud"]
-    default = "fraud" if "fraud" in models else models[0]
-    return Param(default, type="string", enum=models, title="Model", description=description)
+    models = known_models()
+    if every:
+        return Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *models],
+            title="Model",
+            description=description or "empty = every model (one mapped task each); or pick one spec",
+        )
+    return Param(
+        models[0] if models else None,
+        type="string",
+        enum=models,
+        title="Model",
+        description=description or "a model spec (contracts/specs/<model>.yaml or EVERGREEN_SPECS_DIRS)",
+    )
 
 
 def training_params() -> dict:

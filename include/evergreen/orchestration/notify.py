@@ -145,6 +145,10 @@ def drift_fire(report: dict[str, Any], published: dict[str, Any] | None, context
     return send("drift fired", fields, context)
 
 
+# The tasks whose lists the per-model groups are expanded over (dags/retrain.py, dags/score_and_watch.py).
+MAPPED_OVER = ("plan", "models")
+
+
 class TaskFailureNotifier(BaseNotifier):
     """`on_failure_callback` of every Evergreen task (dagkit.DEFAULT_ARGS): one message per failed task."""
 
@@ -154,12 +158,33 @@ class TaskFailureNotifier(BaseNotifier):
         ti = context.get("ti") or context.get("task_instance")
         params = context.get("params") or {}
         error = context.get("exception")
+        index = getattr(ti, "map_index", -1)
+        where = f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}" + (f"[{index}]" if index >= 0 else "")
         fields = {
-            "model": params.get("model"),
+            "model": params.get("model") or _mapped_model(context),
             "version": None,
             "reason": f"{type(error).__name__}: {error}" if error else "task failed",
-            "headline": f"{getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')} failed",
+            "headline": f"{where} failed",
             "task_log": getattr(ti, "log_url", None),
             "try": getattr(ti, "try_number", None),
         }
         send("task failed", fields, dict(context))
+
+
+def _mapped_model(context) -> str | None:
+    """The model a mapped per-model task was for, when the form named none: the element at this task's map
+    index of the list its group was expanded over (retrain's `plan`, score_and_watch's `models`)."""
+    ti = context.get("ti") or context.get("task_instance")
+    index = getattr(ti, "map_index", -1)
+    if ti is None or index is None or index < 0:
+        return None
+    for source in MAPPED_OVER:
+        try:
+            items = ti.xcom_pull(task_ids=source)
+        except Exception as e:  # a notification must go out even when this lookup cannot work
+            log.debug("no model from %s for the failure notification: %s", source, e)
+            continue
+        if isinstance(items, list) and index < len(items):
+            item = items[index]
+            return str(item.get("model")) if isinstance(item, dict) else str(item)
+    return None

@@ -27,7 +27,7 @@ class NoGoldYetError(RetrainRefusedError):
 AUTOMATIC_RUN_TYPES = ("scheduled", "asset_triggered")
 
 
-def latest_gold_day(spec_name: str = "fraud") -> str:
+def latest_gold_day(spec_name: str) -> str:
     from evergreen.storage.inventory import partition_counts
 
     spec = load_spec(spec_name)
@@ -46,7 +46,9 @@ def plan(
     asset_events: list[dict] | None = None,
 ) -> dict[str, Any]:
     """What this run will do: which model, which data (as of which day), which overrides, who asked."""
-    model = params.get("model") or "fraud"
+    model = params.get("model")
+    if not model:
+        raise RetrainRefusedError("plan needs a model (plan_models picks them for a run)")
     spec = load_spec(model)
     force = bool(params.get("force_promote"))
     requested_by = (params.get("requested_by") or "").strip() or None
@@ -81,6 +83,39 @@ def drift_models(asset_events: list[dict]) -> list[str]:
     return models
 
 
+def watched_models(asset_events: list[dict]) -> list[str] | None:
+    """Models named by the `gold/watched` events that triggered a run (each model's score_and_watch group
+    emits its own); None when one of them names no model (every model then)."""
+    from evergreen.orchestration.dagkit import GOLD_WATCHED_URI
+
+    models: list[str] = []
+    for e in asset_events:
+        if e.get("asset") != GOLD_WATCHED_URI:
+            continue
+        model = (e.get("extra") or {}).get("model")
+        if not model:
+            return None
+        models.append(str(model))
+    return list(dict.fromkeys(models))
+
+
+def models_asked(params: dict[str, Any], run_type: str | None, asset_events: list[dict]) -> list[str]:
+    """The models a retrain run is for, before cooldowns: a drift-triggered run the models its events name;
+    a new-gold run the models that were watched; the form's model when a person picks one; else (the daily
+    cron, a person leaving it empty) every model in the specs folders."""
+    from evergreen.contracts.model_spec import known_models
+
+    asked = drift_models(asset_events)
+    if run_type == "asset_triggered":
+        watched = watched_models(asset_events)
+        asked += known_models() if watched is None else watched
+    elif params.get("model"):
+        asked.append(str(params["model"]))
+    else:
+        asked += known_models()
+    return list(dict.fromkeys(asked))
+
+
 def ledger_key(run_id: str, model: str) -> str:
     """One run may retrain several models; the event ledger tracks each (run, model) pair."""
     return f"{run_id}#{model}"
@@ -96,50 +131,77 @@ def plan_models(
 ) -> dict[str, Any]:
     """Which models this run retrains, and why the others it was asked about are skipped.
 
-    A drift-triggered run retrains the models its events name; any other run (cron, new gold, a person)
-    retrains the form's model. Either way a model's pending drift events are claimed by the run that
-    trains it (the ledger then counts events arriving meanwhile as covered), so no drift event waits for
-    a run that Airflow never starts (apache/airflow#56050): the daily cron run sweeps them up too.
+    `models_asked` says which (every spec unless a person or an event names some). A model's pending drift
+    events are claimed by the run that trains it (the ledger then counts events arriving meanwhile as
+    covered), so no drift event waits for a run that Airflow never starts (apache/airflow#56050): the daily
+    cron run sweeps them up too. Models are isolated: a model whose spec is broken (or whose planning fails)
+    gets a plan carrying its error, so its own mapped `train` fails with that line and the others go on.
     """
     from evergreen.events import ledger
 
     run_type = run_type_name(run_type)
     events = asset_events or []
-    asked = drift_models(events)
-    if not asked or run_type not in (None, "asset_triggered"):
-        asked = [params.get("model") or "fraud", *asked]
+    asked = models_asked(params, run_type, events)
     # Models with drift no run has taken yet (a dropped asset event) ride along with any run.
     asked += [e["model"] for e in ledger.pending() if e["model"] not in asked]
+    one_named = bool(params.get("model")) and run_type not in AUTOMATIC_RUN_TYPES
     plans, skipped = [], {}
     for model in dict.fromkeys(asked):
         try:
-            planned = plan(
-                {**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events
-            )
+            planned = _plan_one(model, params, dag_id=dag_id, run_id=run_id, run_type=run_type, events=events)
         except NoGoldYetError as e:
             if run_type not in AUTOMATIC_RUN_TYPES:
                 raise
             # The daily tick on a fresh stack (nothing ingested yet): nothing to train, nothing broken.
             skipped[model] = {"reason": str(e), "covered_events": []}
             continue
-        done = cooldown_run(planned)
-        if done:
-            # Same data already trained: the events it would take are covered by that training.
-            settled = ledger.settle(model, ledger_key(_airflow_run_of(done), model), planned["as_of"])
-            skipped[model] = {
+        except RetrainRefusedError:
+            raise  # the person's own input (force_promote without a name): the whole run is refused
+        except Exception as e:  # any one model's failure is that model's, reported by its own task
+            if one_named:
+                raise
+            plans.append({"model": model, "error": f"{type(e).__name__}: {e}".splitlines()[0]})
+            continue
+        if planned is None:
+            continue
+        if "skipped" in planned:
+            skipped[model] = planned["skipped"]
+            continue
+        plans.append(planned)
+    return {"plans": plans, "skipped": skipped}
+
+
+def _plan_one(
+    model: str,
+    params: dict[str, Any],
+    *,
+    dag_id: str | None,
+    run_id: str | None,
+    run_type: str | None,
+    events: list[dict],
+) -> dict[str, Any]:
+    """One model's plan, its cooldown and its drift events (the ledger claim is the last step)."""
+    from evergreen.events import ledger
+
+    planned = plan({**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events)
+    done = cooldown_run(planned)
+    if done:
+        # Same data already trained: the events it would take are covered by that training.
+        settled = ledger.settle(model, ledger_key(_airflow_run_of(done), model), planned["as_of"])
+        return {
+            "skipped": {
                 "reason": f"data as of {planned['as_of']} already trained within the cooldown: run {done}",
                 "covered_events": settled["covered"],
             }
-            continue
-        claimed = ledger.claim(model, ledger_key(run_id or "manual", model), planned["as_of"])
-        planned["drift_events"] = [e["event_id"] for e in claimed]
-        planned["triggered_by"]["drift_events"] = planned["drift_events"]
-        drift_days = load_spec(model).retraining.drift_window_days
-        if planned["window_days"] is None and drift_days and (claimed or under_drift(model)):
-            planned["window_days"] = drift_days
-            planned["window_reason"] = f"under drift: the latest {drift_days} mature days (spec retraining)"
-        plans.append(planned)
-    return {"plans": plans, "skipped": skipped}
+        }
+    claimed = ledger.claim(model, ledger_key(run_id or "manual", model), planned["as_of"])
+    planned["drift_events"] = [e["event_id"] for e in claimed]
+    planned["triggered_by"]["drift_events"] = planned["drift_events"]
+    drift_days = load_spec(model).retraining.drift_window_days
+    if planned["window_days"] is None and drift_days and (claimed or under_drift(model)):
+        planned["window_days"] = drift_days
+        planned["window_reason"] = f"under drift: the latest {drift_days} mature days (spec retraining)"
+    return planned
 
 
 def run_type_name(run_type: object) -> str | None:
@@ -173,7 +235,15 @@ def settle(planned: dict[str, Any], run_id: str, outcome: str) -> dict[str, Any]
 
     key = ledger_key(run_id, planned["model"])
     if outcome != "success":
-        return {"model": planned["model"], "released": ledger.release(planned["model"], key, f"retraining {outcome}")}
+        from airflow.sdk.exceptions import AirflowFailException
+
+        released = ledger.release(planned["model"], key, f"retraining {outcome}") if not planned.get("error") else []
+        # The run must not end `success` when a model's training failed (its other models' results stand);
+        # the failure is already told by the failed task, so this one fails at once, without retries.
+        raise AirflowFailException(
+            f"{planned['model']}: retraining {outcome} (see its train/challenge task); "
+            f"{len(released)} drift event(s) given back to the ledger for the next run"
+        )
     out = ledger.settle(planned["model"], key, planned["as_of"])
     return {
         "model": planned["model"],
@@ -199,6 +269,11 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
     from evergreen.training import load_training_data
     from evergreen.training.train import train
 
+    if plan.get("error"):
+        from airflow.sdk.exceptions import AirflowFailException
+
+        # Planning already failed for this model (its spec, its data): retrying would fail the same way.
+        raise AirflowFailException(f"{plan['model']}: {plan['error']}")
     spec = load_spec(plan["model"])
     data = load_training_data(spec, as_of=plan["as_of"], window_days=plan["window_days"])
     caller = plan["triggered_by"]
@@ -272,7 +347,7 @@ def rollback(
     if not requested_by:
         raise RetrainRefusedError("a rollback needs requested_by: the audit trail records who did it")
     decision = move_back(
-        params.get("model") or "fraud",
+        params["model"],
         to_version=str(params["to_version"]) if params.get("to_version") else None,
         reason=params["reason"],
         actor=requested_by,

@@ -39,9 +39,25 @@ def asset_events(triggering_asset_events) -> list[dict[str, Any]]:
     ]
 
 
+class NothingToScoreError(LookupError):
+    """A model with no champion yet: its mapped tasks skip with this reason (retrain makes the first one)."""
+
+
+def models_to_watch(params: dict[str, Any]) -> list[str]:
+    """The models a run scores and watches: the form's pick, else every spec the deployment loads. Names
+    only, no spec is parsed here: a broken spec fails its own mapped tasks, never this list."""
+    from evergreen.contracts.model_spec import known_models
+
+    return [str(params["model"])] if params.get("model") else known_models()
+
+
 def resolve_days(params: dict[str, Any], model: str, events: list[dict[str, Any]] | None = None) -> list[str]:
     """The gold days to score, each once, oldest first: the form's date; else the days the triggering gold
-    events wrote; else (a manual run with no date, or events from an older producer) the newest gold day."""
+    events wrote; else (a manual run with no date, or events from an older producer) the newest gold day.
+    Parses the model's spec first, so a broken spec fails here with its one-line error (and no retries)."""
+    from evergreen.orchestration.dagkit import spec_or_fail
+
+    spec_or_fail(model)
     if params.get("date"):
         return [iso_day(params["date"], "date")]
     from evergreen.orchestration.dagkit import event_days
@@ -55,9 +71,12 @@ def resolve_days(params: dict[str, Any], model: str, events: list[dict[str, Any]
 
 
 def score(model: str, day: str) -> dict[str, Any]:
-    from evergreen.scoring.batch import score_day
+    from evergreen.scoring.batch import NoChampionError, score_day
 
-    return score_day(load_spec(model), day)
+    try:
+        return score_day(load_spec(model), day)
+    except NoChampionError as e:
+        raise NothingToScoreError(f"{model}: {e}") from e
 
 
 def watch(model: str, day: str, scored: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +109,10 @@ def _scored_gold(spec, day: str, predictions, root: str):
     """The day's gold feature columns with the score each row got (joined on the key, never by position)."""
     import pyarrow.dataset as ds
 
+    from evergreen.training.dataset import row_selection
+
     gold = ds.dataset(f"{root}/event_date={day}", format="parquet").to_table(
-        columns=[spec.source.key, *spec.features.names]
+        columns=[spec.source.key, *spec.features.names], filter=row_selection(spec)
     )
     scores = predictions[[spec.source.key, "score"]]
     frame = gold.to_pandas().merge(scores, on=spec.source.key, how="inner", validate="one_to_one")

@@ -47,7 +47,7 @@ from evergreen.registry.mlflow_log import load_version
 from evergreen.registry.model_input import conform, signature_types
 from evergreen.storage.files import ArrowFolders, arrow_fs
 from evergreen.storage.swap import new_stage, swap
-from evergreen.training.dataset import gold_root
+from evergreen.training.dataset import gold_root, row_selection
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +158,8 @@ def score_day(
     missing = [c for c in [key, event_time, *loaded.features] if c not in gold.schema.names]
     if missing:
         raise ValueError(f"gold {day} lacks column(s) {missing} that {spec.name} version {loaded.version} reads")
-    gold_rows = gold.count_rows()  # from Parquet footers: the number the write must reconcile with
+    selected = row_selection(spec)  # the spec's `source.where`: a model scores only the rows it is for
+    gold_rows = gold.count_rows(filter=selected)  # the number the write must reconcile with
 
     fs, root = arrow_fs(predictions_root(spec.name, lake_root))
     folders = ArrowFolders(fs)
@@ -166,7 +167,9 @@ def score_day(
     staged = f"{stage}/{PARTITION_KEY}={day}"
     try:
         scored_at = datetime.now(UTC)
-        batches = gold.scanner(columns=[key, event_time, *loaded.features], batch_size=batch_rows).to_batches()
+        batches = gold.scanner(
+            columns=[key, event_time, *loaded.features], filter=selected, batch_size=batch_rows
+        ).to_batches()
         scored = (
             score_batch(loaded, batch, key=key, event_time=event_time, scored_at=scored_at)
             for batch in batches

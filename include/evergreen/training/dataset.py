@@ -123,6 +123,21 @@ def gold_root(spec: ModelSpec, lake_root: str | None = None) -> str:
     return "/".join([lake_root.rstrip("/"), spec.source.layer, spec.source.table])
 
 
+def row_selection(spec: ModelSpec) -> ds.Expression | None:
+    """The spec's `source.where` as an Arrow filter (None: every row). Training, scoring and monitoring read
+    gold through it, so a POS-only model never sees, scores or watches a web row."""
+    where = getattr(spec.source, "where", None) or {}
+    selected = None
+    for column, values in where.items():
+        term = ds.field(column).isin(list(values))
+        selected = term if selected is None else selected & term
+    return selected
+
+
+def _and(a: ds.Expression | None, b: ds.Expression) -> ds.Expression:
+    return b if a is None else a & b
+
+
 def end_of_day(day: str) -> datetime:
     """The last instant of a run day, as the gold job defines it: labels arriving during the day count."""
     return datetime.fromisoformat(f"{day} 23:59:59")
@@ -173,12 +188,13 @@ def load_training_data(
         dataset = _dataset([p for p, _ in files], fs, base)
         _check_columns(dataset.schema, spec, root)
         end = pa.scalar(end_of_day(as_of)).cast(dataset.schema.field(label_time).type)
-        labelled = ds.field(label).is_valid() & (ds.field(label_time) <= end)
+        selected = row_selection(spec)
+        labelled = _and(selected, ds.field(label).is_valid() & (ds.field(label_time) <= end))
         split = Split(name, by_split[name], [p for p, _ in files], fs, base, labelled, bytes=sum(s for _, s in files))
         keys = dataset.to_table(columns=[spec.source.key, label], filter=labelled)
         split.rows = keys.num_rows
         split.positives = int(pc.sum(keys[label]).as_py() or 0)
-        split.unlabelled = dataset.count_rows() - split.rows
+        split.unlabelled = dataset.count_rows(filter=selected) - split.rows
         _digest_split(digest, name, keys, spec.source.key, label)
         splits[name] = split
         total = split.rows + split.unlabelled
@@ -201,6 +217,7 @@ def load_training_data(
     lineage = {
         "as_of": as_of,
         "source": root,
+        "where": {c: list(v) for c, v in (getattr(spec.source, "where", None) or {}).items()},
         "mature_through": mature_through,
         "window_days": train_days,
         "mature_days_available": len(mature),

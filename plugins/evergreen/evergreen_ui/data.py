@@ -176,6 +176,16 @@ def xcom(dag_id: str, run_id: str, task_id: str) -> Any:
         return None if row is None else XComModel.deserialize_value(row)
 
 
+def mapped_xcoms(dag_id: str, run_id: str, task_id: str) -> dict[int, Any]:
+    """A mapped task's return values in a run, by map index (absent: that index has not returned)."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        query = XComModel.get_many(run_id=run_id, key="return_value", task_ids=task_id, dag_ids=dag_id)
+        return {int(row.map_index): XComModel.deserialize_value(row) for row in session.scalars(query)}
+
+
 def day_of_ingest_run(run: dict[str, Any]) -> str:
     """The day an ingest_daily run processed: its resolve_day's answer, else the same rule that task applies."""
     from evergreen.orchestration.dagkit import resolve_day

@@ -148,7 +148,7 @@ def index(models: list[dict[str, Any]], user: str) -> str:
         + "</table>"
     )
     if not models:
-        body += '<p class="empty">No model specs found (EVERGREEN_SPECS_DIR).</p>'
+        body += '<p class="empty">No model specs found (the built-in folder and EVERGREEN_SPECS_DIRS).</p>'
     return page("Evergreen models", body)
 
 

@@ -92,17 +92,30 @@ def rollback_model(run: dict[str, Any]) -> str:
 
 
 def score_and_watch(run: dict[str, Any]) -> str:
-    model = str(run["conf"].get("model") or "fraud")
-    day = data.xcom(run["dag_id"], run["run_id"], "resolve_day") or run["conf"].get("date")
-    if not day:
-        return "<p class='empty'>This run has not resolved its day yet.</p>"
-    rows = [r for r in data.drift_reports(model) if r["window_day"] == str(day)]
+    """Each model the run watched (one mapped group each), and each of its days' drift verdicts."""
+    models = data.xcom(run["dag_id"], run["run_id"], "models")
+    if models is None:
+        models = [run["conf"]["model"]] if run["conf"].get("model") else []
+    if not models:
+        return "<p class='empty'>This run has not listed its models yet.</p>"
+    days = data.mapped_xcoms(run["dag_id"], run["run_id"], "watch_model.resolve_days")
+    out = []
+    for index, model in enumerate(models):
+        if index not in days:
+            out.append(f"<p class='empty'>{e(model)}: no day resolved (failed or skipped: see its tasks).</p>")
+        for day in days.get(index) or []:
+            out.append(_drift_window(str(model), str(day)))
+    return "".join(out)
+
+
+def _drift_window(model: str, day: str) -> str:
+    rows = [r for r in data.drift_reports(model) if r["window_day"] == day]
     if not rows:
         return f"<p class='empty'>No drift report of {e(model)} for {e(day)} yet.</p>"
     r = rows[0]
     verdict = "fires" if r["fires"] else "breach" if r["breached"] else "ok"
     reasons = "".join(f"<li>{e(x)}</li>" for x in r["reasons"] or []) or "<li>none</li>"
-    link = f"{ROOT}models/{quote(model, safe='')}/drift/{quote(str(day), safe='')}"
+    link = f"{ROOT}models/{quote(model, safe='')}/drift/{quote(day, safe='')}"
     return (
         f"<h2>Drift window {e(day)} of {e(model)}</h2><p>{render.badge(verdict)} scored by v{e(r['model_version'])}; "
         f"prediction drift {render.num(r['prediction_drift'], 3)}</p><ul>{reasons}</ul>"
