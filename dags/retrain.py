@@ -90,8 +90,6 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
 def retrain():
     @task
     def plan(params=None, dag_run=None, triggering_asset_events=None) -> list[dict]:
-        from airflow.sdk.exceptions import AirflowSkipException
-
         from evergreen.orchestration import retraining
 
         events = [
@@ -106,9 +104,7 @@ def retrain():
             run_type=str(dag_run.run_type),
             asset_events=events,
         )
-        if not planned["plans"]:
-            raise AirflowSkipException(f"nothing to retrain: {planned['skipped']}")
-        return planned["plans"]
+        return retraining.mapped_plans(planned)
 
     @task(execution_timeout=dt.timedelta(hours=3))  # a hyper-parameter search may take a while
     def train(planned: dict) -> dict:

@@ -179,6 +179,7 @@ def test_every_promotion_decision_and_every_failure_was_told(lake, smtp):
 
 # ---- every spec is live; one broken model stops no other -----------------------------------------------------
 ADDED = "fraud_online"  # a team's spec in its own folder: web and app rows only (`source.where`)
+YOUNG = "fraud_young"
 
 
 def _mapped_states(run) -> dict[tuple[str, int], str]:
@@ -198,6 +199,9 @@ def added_spec(lake, tmp_path, monkeypatch):
     spec["policy"]["min_pr_auc"] = 0.0  # 600 rows a day: the subject is the wiring, not the model's quality
     file = folder / f"{ADDED}.yaml"
     file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    # And one too young to train: its labels take 60 days to mature (skipped with the reason, not failed).
+    young = {**spec, "name": YOUNG, "label": {**spec["label"], "mature_after_days": 60}}
+    (folder / f"{YOUNG}.yaml").write_text(yaml.safe_dump(young, sort_keys=False))
     monkeypatch.setenv("EVERGREEN_SPECS_DIRS", str(folder))
     config.reload()
     yield file
@@ -214,14 +218,22 @@ def test_a_spec_added_in_its_own_folder_is_trained_scored_and_watched(added_spec
 
     # A run with the form left empty covers every model: fraud's data of AS_OF already trained (cooldown).
     run, _ = _run("retrain", {"as_of": AS_OF}, 20)
-    assert str(run.state) == "success", _mapped_states(run)
+    states = _mapped_states(run)
+    assert str(run.state) == "success", states
+    # fraud (cooldown) and fraud_young (too young) show as skipped, each with its reason; fraud_online trains.
+    trains = sorted(s for (task, _), s in states.items() if task == "retrain_model.train")
+    assert trains == ["skipped", "skipped", "success"], states
     assert str(champion_info(ADDED)["version"]) == "1"
     assert _champion() == "1"  # fraud's champion did not move
+    with pytest.raises(LookupError):
+        champion_info(YOUNG)
 
     run, _ = _run("score_and_watch", {"date": AS_OF}, 21)
     states = _mapped_states(run)
     assert str(run.state) == "success", states
-    assert sorted(s for (task, _), s in states.items() if task == "watch_model.publish") == ["success"] * 2
+    fraud, added, young = 0, 1, 2  # map indexes: the specs in name order
+    assert states[("watch_model.publish", fraud)] == states[("watch_model.publish", added)] == "success"
+    assert states[("watch_model.score", young)] == "skipped"  # no champion yet: skipped, with the reason
     gold = ds.dataset(f"{config.settings().layer('gold', 'features')}/event_date={AS_OF}", format="parquet")
     channels = gold.to_table(columns=["channel"]).column("channel").to_pylist()
     online = sum(c in ("web", "app") for c in channels)
@@ -233,7 +245,7 @@ def test_a_spec_added_in_its_own_folder_is_trained_scored_and_watched(added_spec
 
 def test_a_broken_spec_fails_only_its_own_tasks_and_the_run(added_spec, smtp):
     added_spec.write_text(added_spec.read_text().replace("validation_days: 2", "validation_days: -2"))
-    fraud, added = 0, 1  # map indexes: the specs in name order
+    fraud, added = 0, 1  # map indexes: the specs in name order (score_and_watch), planned order (retrain)
     sent = len(smtp.messages)
 
     run, _ = _run("score_and_watch", {"date": AS_OF}, 22)

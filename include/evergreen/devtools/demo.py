@@ -171,8 +171,12 @@ def retrain_line(airflow, run: dict) -> str:
     if made:
         outcome = "; ".join(f"v{d['challenger_version']} {d['decision']}: {d['reason']}" for d in made)
     else:
-        plans = xcom(airflow, "retrain", run["run_id"], "plan")
-        outcome = "nothing to train (plan skipped: cooldown or no new data)" if not plans else "no decision"
+        plans = (xcom(airflow, "retrain", run["run_id"], "plan") or [[]])[0]
+        mine = next((p for p in plans if p.get("model") == DEMO_MODEL), None)
+        if mine is None:
+            outcome = "nothing to train (plan skipped: cooldown or no new data)"
+        else:
+            outcome = f"skipped: {mine['skip']}" if mine.get("skip") else "no decision"
     return f"retrain {run['run_id']} {cause}: {run['state']}; {outcome}"
 
 

@@ -138,6 +138,7 @@ def plan_models(
     gets a plan carrying its error, so its own mapped `train` fails with that line and the others go on.
     """
     from evergreen.events import ledger
+    from evergreen.training.dataset import InsufficientDataError
 
     run_type = run_type_name(run_type)
     events = asset_events or []
@@ -153,6 +154,12 @@ def plan_models(
             if run_type not in AUTOMATIC_RUN_TYPES:
                 raise
             # The daily tick on a fresh stack (nothing ingested yet): nothing to train, nothing broken.
+            skipped[model] = {"reason": str(e), "covered_events": []}
+            continue
+        except InsufficientDataError as e:
+            if one_named:
+                raise
+            # A model too young to train (its labels have not matured yet) is a normal state, not a failure.
             skipped[model] = {"reason": str(e), "covered_events": []}
             continue
         except RetrainRefusedError:
@@ -182,8 +189,10 @@ def _plan_one(
 ) -> dict[str, Any]:
     """One model's plan, its cooldown and its drift events (the ledger claim is the last step)."""
     from evergreen.events import ledger
+    from evergreen.training.dataset import check_mature_days
 
     planned = plan({**params, "model": model}, dag_id=dag_id, run_id=run_id, run_type=run_type, asset_events=events)
+    check_mature_days(load_spec(model), planned["as_of"], window_days=planned["window_days"])
     done = cooldown_run(planned)
     if done:
         # Same data already trained: the events it would take are covered by that training.
@@ -202,6 +211,28 @@ def _plan_one(
         planned["window_days"] = drift_days
         planned["window_reason"] = f"under drift: the latest {drift_days} mature days (spec retraining)"
     return planned
+
+
+def mapped_plans(planned: dict[str, Any]) -> list[dict[str, Any]]:
+    """What `retrain_model` is expanded over: the models that train, plus one entry per skipped model
+    (`skip`: the reason), so each model's outcome shows in the run, a skip as a skipped task with its
+    reason. Raises AirflowSkipException when no model trains (the whole run shows as skipped)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    skipped = planned["skipped"]
+    if not planned["plans"]:
+        raise AirflowSkipException(
+            "nothing to retrain: " + "; ".join(f"{m}: {info['reason']}" for m, info in skipped.items())
+        )
+    return [*planned["plans"], *({"model": m, "skip": info["reason"]} for m, info in skipped.items())]
+
+
+def skip_if_skipped(plan: dict[str, Any]) -> None:
+    """A skipped model's mapped tasks skip with its reason (visible in the grid and the task log)."""
+    if plan.get("skip"):
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException(f"{plan['model']}: {plan['skip']}")
 
 
 def run_type_name(run_type: object) -> str | None:
@@ -233,6 +264,7 @@ def settle(planned: dict[str, Any], run_id: str, outcome: str) -> dict[str, Any]
     """End of a model's retraining in a run: success settles its events, failure gives them back."""
     from evergreen.events import ledger
 
+    skip_if_skipped(planned)
     key = ledger_key(run_id, planned["model"])
     if outcome != "success":
         from airflow.sdk.exceptions import AirflowFailException
@@ -269,6 +301,7 @@ def train_challenger(plan: dict[str, Any]) -> dict[str, Any]:
     from evergreen.training import load_training_data
     from evergreen.training.train import train
 
+    skip_if_skipped(plan)
     if plan.get("error"):
         from airflow.sdk.exceptions import AirflowFailException
 

@@ -153,23 +153,11 @@ def load_training_data(
     """
     as_of = iso_day(as_of, "as_of")
     train_days = spec.split.train_days if window_days is None else int(window_days)
-    if train_days < MIN_TRAIN_DAYS:
-        raise ValueError(f"window_days must be at least {MIN_TRAIN_DAYS}, got {train_days}")
     holdout_days, validation_days = spec.split.holdout_days, spec.split.validation_days
-    mature_through = (date.fromisoformat(as_of) - timedelta(days=spec.label.mature_after_days)).isoformat()
-
     root = gold_root(spec, lake_root)
     fs, base = arrow_fs(root)
     days = _partitions(fs, base)
-    mature = [d for d in sorted(days) if d <= mature_through]
-    needed = holdout_days + validation_days + MIN_TRAIN_DAYS
-    if len(mature) < needed:
-        raise InsufficientDataError(
-            f"{len(mature)} mature gold day(s) at {root} for as_of {as_of} (event days on or before "
-            f"{mature_through}, i.e. {spec.label.mature_after_days} days for labels to mature; "
-            f"{len(days)} day(s) in gold in all); the split needs at least {needed}: {holdout_days} holdout + "
-            f"{validation_days} validation + at least {MIN_TRAIN_DAYS} training (up to {train_days})"
-        )
+    mature, mature_through = _mature_days(spec, as_of, train_days, sorted(days), root)
     cut_h = len(mature) - holdout_days
     cut_v = cut_h - validation_days
     by_split = {
@@ -233,6 +221,33 @@ def load_training_data(
         "files_digest": files_digest.hexdigest(),
     }
     return TrainingData(spec=spec, as_of=as_of, splits=splits, lineage=lineage)
+
+
+def check_mature_days(spec: ModelSpec, as_of: str, *, window_days: int | None = None) -> None:
+    """Raise InsufficientDataError (the same message training would give) when gold has too few mature days
+    for the spec's split as of `as_of`: a listing of partition folders, no data read. Planning calls it, so a
+    model too young to train is skipped with the reason instead of failing its training."""
+    train_days = spec.split.train_days if window_days is None else int(window_days)
+    root = gold_root(spec)
+    fs, base = arrow_fs(root)
+    _mature_days(spec, iso_day(as_of, "as_of"), train_days, sorted(_partitions(fs, base)), root)
+
+
+def _mature_days(spec: ModelSpec, as_of: str, train_days: int, days: list[str], root: str) -> tuple[list[str], str]:
+    if train_days < MIN_TRAIN_DAYS:
+        raise ValueError(f"window_days must be at least {MIN_TRAIN_DAYS}, got {train_days}")
+    holdout_days, validation_days = spec.split.holdout_days, spec.split.validation_days
+    mature_through = (date.fromisoformat(as_of) - timedelta(days=spec.label.mature_after_days)).isoformat()
+    mature = [d for d in days if d <= mature_through]
+    needed = holdout_days + validation_days + MIN_TRAIN_DAYS
+    if len(mature) < needed:
+        raise InsufficientDataError(
+            f"{len(mature)} mature gold day(s) at {root} for as_of {as_of} (event days on or before "
+            f"{mature_through}, i.e. {spec.label.mature_after_days} days for labels to mature; "
+            f"{len(days)} day(s) in gold in all); the split needs at least {needed}: {holdout_days} holdout + "
+            f"{validation_days} validation + at least {MIN_TRAIN_DAYS} training (up to {train_days})"
+        )
+    return mature, mature_through
 
 
 # ---- internals ---------------------------------------------------------------------------------------------
