@@ -34,7 +34,8 @@ Every model in the specs folders (`contracts/specs/` plus `EVERGREEN_SPECS_DIRS`
 that were watched, a drift run the models its events name. One model's broken spec or failed training fails
 only its own group (and the run's final state), never another model's training.
 
-**Owner:** data platform (`evergreen-data-platform`). **Manual run:** the form sets the data day
+**Owner:** data platform (`evergreen-data-platform`). **Manual run:** always trains (the spec's cooldown
+holds only automatic triggers: the 03:00 tick, watched gold, drift events). The form sets the data day
 (`as_of`), training window, hyper-parameters and search budget. `force_promote` promotes whatever the
 metrics say and is recorded in the audit trail under `requested_by` (required with it).
 
@@ -42,8 +43,9 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
 - `plan` failed: no gold yet (run `ingest_daily`), or `force_promote` without `requested_by`.
 - one model's `train` failed at once (no retries): its spec is broken or unreadable (the line names the
   file and field; `evergreen specs check`); the other models ran. Its `settle` fails as well, on purpose.
-- `plan` skipped the rest: this day's data already trained within the cooldown (see the log for the run);
-  drift events it would have taken are marked covered by that run in the ledger.
+- `plan` skipped the rest (automatic runs only): this day's data already trained within the cooldown (the
+  log names the run); drift events it would have taken are marked covered by that run in the ledger. A
+  model skipped alone (cooldown, or too few mature days yet) is a skipped `retrain_model` task with its reason.
 - `settle` lists events still pending (newer data than this run trained on): their own run follows.
 - `train` failed with "not enough mature days": labels take `label.mature_after_days` to mature; wait, or
   lower `training_window_days`. A failed training never touches the champion.
@@ -67,7 +69,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     tags=[Tag.EVERGREEN, Tag.TRAINING],
     doc_md=DOC,
     params={
-        "model": model_param(),
+        "model": model_param("empty = every model; a run you trigger always trains (the cooldown holds automatic runs)"),
         "as_of": Param(
             None,
             type=["null", "string"],

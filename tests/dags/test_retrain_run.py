@@ -109,31 +109,46 @@ def test_score_and_watch_scores_with_the_champion_and_writes_a_drift_report(lake
     assert states["watch_model.publish"] == "success"
 
 
-def test_the_same_day_does_not_train_twice_within_the_cooldown(lake):
-    run, states = _run("retrain", {"as_of": AS_OF}, 2)
-    assert str(run.state) == "success"
-    assert states["plan"] == "skipped"
-    assert states["retrain_model.train"] == states["retrain_model.challenge"] == "skipped"
-    assert len(_audit()) == 1
+def test_the_cooldown_holds_automatic_runs_and_a_person_still_trains(lake):
+    from evergreen.orchestration.retraining import plan_models
+    from evergreen.registry.store import connect
+
+    # The 03:00 tick (or watched gold) on the same day's data: skipped, with the run that already trained it.
+    planned = plan_models({"as_of": AS_OF}, dag_id="retrain", run_id="scheduled__cooldown", run_type="scheduled")
+    assert planned["plans"] == []
+    assert "already trained within the cooldown" in planned["skipped"]["fraud"]["reason"]
+
+    # A person who asks for max_depth 3 gets a training, and finds it in MLflow under the form's names.
+    run, states = _run("retrain", {"as_of": AS_OF, "max_depth": 3, "n_estimators": 20}, 2)
+    assert str(run.state) == "success", states
+    assert states["retrain_model.train"] == "success"
+    made = _audit()[-1]
+    assert len(_audit()) == 2
+    client = connect()
+    params = client.get_run(client.get_model_version("fraud", made["challenger_version"]).run_id).data.params
+    assert (params["max_depth"], params["n_estimators"]) == ("3", "20")
 
 
 def test_a_forced_promotion_needs_a_name_and_is_audited_under_it(lake):
+    champion = _champion()
     run, states = _run("retrain", {"as_of": AS_OF, "force_promote": True}, 3)
     assert states["plan"] == "failed"
-    assert _champion() == "1"
+    assert _champion() == champion
 
+    before = _champion()
     run, states = _run("retrain", {"as_of": AS_OF, "force_promote": True, "requested_by": "ada", "max_depth": 2}, 4)
     assert str(run.state) == "success", states
-    assert _champion() == "2"
     last = _audit()[-1]
+    assert _champion() == str(last["challenger_version"]) != before
     assert last["decision"] == "force_promote"
     assert last["actor"] == "ada"
 
 
 def test_rollback_model_restores_the_previous_champion(lake):
+    replaced = str(next(a for a in reversed(_audit()) if a["decision"] == "force_promote")["champion_version"])
     run, states = _run("rollback_model", {"reason": "forced model misbehaves", "requested_by": "ada"}, 5)
     assert str(run.state) == "success", states
-    assert _champion() == "1"
+    assert _champion() == replaced  # the champion the forced promotion replaced
     assert _audit()[-1]["decision"] == "rollback"
     # the audit row names the Airflow run that rolled back (the Evergreen page links to it)
     trigger = json.loads(_audit()[-1]["triggered_by"])
@@ -143,7 +158,7 @@ def test_rollback_model_restores_the_previous_champion(lake):
     before = len(_audit())
     run, states = _run("rollback_model", {"to_version": "99", "reason": "typo", "requested_by": "ada"}, 6)
     assert str(run.state) == "failed"
-    assert _champion() == "1"
+    assert _champion() == replaced
     assert len(_audit()) == before
 
 
@@ -216,15 +231,14 @@ def test_a_spec_added_in_its_own_folder_is_trained_scored_and_watched(added_spec
     from evergreen.registry.promotion import champion_info
     from evergreen.scoring.batch import read_predictions
 
-    # A run with the form left empty covers every model: fraud's data of AS_OF already trained (cooldown).
+    # A run with the form left empty covers every model.
     run, _ = _run("retrain", {"as_of": AS_OF}, 20)
     states = _mapped_states(run)
     assert str(run.state) == "success", states
-    # fraud (cooldown) and fraud_young (too young) show as skipped, each with its reason; fraud_online trains.
+    # fraud and fraud_online train; fraud_young (too young) shows as skipped, with its reason.
     trains = sorted(s for (task, _), s in states.items() if task == "retrain_model.train")
-    assert trains == ["skipped", "skipped", "success"], states
+    assert trains == ["skipped", "success", "success"], states
     assert str(champion_info(ADDED)["version"]) == "1"
-    assert _champion() == "1"  # fraud's champion did not move
     with pytest.raises(LookupError):
         champion_info(YOUNG)
 

@@ -339,6 +339,15 @@ def test_settle_covers_what_arrived_during_the_run(events_env):
     assert settled["follow_up_due"]
 
 
+def test_a_run_claims_only_events_whose_data_it_covers(events_env):
+    older, newer = _event("2026-01-20"), _event("2026-01-26")
+    assert [ledger.record(older), ledger.record(newer)] == [ledger.ARMED, ledger.QUEUED]
+    # A person's run on data up to 01-24 takes the drift it trains past, not the drift of 01-26.
+    assert [r["event_id"] for r in ledger.claim(MODEL, "run-old", "2026-01-24")] == [older.event_id]
+    assert [r["event_id"] for r in ledger.pending(MODEL)] == [newer.event_id]
+    assert [r["event_id"] for r in ledger.claim(MODEL, "run-new", "2026-01-26")] == [newer.event_id]
+
+
 def test_release_gives_a_failed_runs_events_back(events_env):
     e1, e2 = _event(), _event()
     assert [ledger.record(e1), ledger.record(e2)] == [ledger.ARMED, ledger.QUEUED]

@@ -84,6 +84,8 @@ def test_not_an_event(raw, code):
         ({"extra_field": 1}, drift_event.INVALID_SCHEMA),
         ({"schema_version": 2}, drift_event.UNSUPPORTED_VERSION),
         ({"schema_version": "1"}, drift_event.UNSUPPORTED_VERSION),  # no "1" for 1
+        ({"schema_version": 1.0}, drift_event.UNSUPPORTED_VERSION),  # no 1.0 for 1 either
+        ({"schema_version": True}, drift_event.UNSUPPORTED_VERSION),
         ({"model": "churn"}, drift_event.UNKNOWN_MODEL),
         ({"model": 1}, drift_event.INVALID_SCHEMA),
         ({"model_version": 7}, drift_event.INVALID_SCHEMA),  # no 7 for "7"

@@ -88,6 +88,16 @@ class DriftDetected(BaseModel):
     )
     detected_at: AwareDatetime = Field(description="When the drift was detected, with a UTC offset.")
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _version_is_an_integer(cls, value: Any) -> Any:
+        # A Literal compares by equality, so 1.0 (and True) would pass for 1: the schema promises no coercion.
+        if type(value) is not int:
+            raise PydanticCustomError(
+                "int_type", "schema_version must be the integer 1, got {value!r}", {"value": value}
+            )
+        return value
+
     @field_validator("window", mode="before")
     @classmethod
     def _window_from_date(cls, value: Any) -> Any:

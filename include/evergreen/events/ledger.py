@@ -242,7 +242,8 @@ def record_dead_letter_failure(
 
 
 def claim(model: str, run_id: str, as_of: str | dt.date, *, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """A retrain run of `model` on data up to `as_of` takes every armed and queued event of the model.
+    """A retrain run of `model` on data up to `as_of` takes every armed and queued event of the model whose
+    window its data covers (`window <= as_of`); an event for newer data stays pending for a run of its own.
 
     Returns the events this run consumed (oldest first). Idempotent: a retried claim task returns the same
     events plus any that arrived since.
@@ -268,7 +269,7 @@ def claim(model: str, run_id: str, as_of: str | dt.date, *, now: dt.datetime | N
             )
         conn.execute(
             sa.update(ev)
-            .where(ev.c.model == model, ev.c.status.in_(PENDING))
+            .where(ev.c.model == model, ev.c.status.in_(PENDING), ev.c.drift_window <= as_of)
             .values(status=CONSUMED, run_id=run_id, as_of=as_of, settled_at=moment, reason=f"claimed by run {run_id}")
         )
         rows = conn.execute(

@@ -286,10 +286,12 @@ def settle(planned: dict[str, Any], run_id: str, outcome: str) -> dict[str, Any]
 
 def cooldown_run(plan: dict[str, Any]) -> str | None:
     """A run that already trained on this day's data within the spec's cooldown (None: go ahead).
-    A forced run by a named person ignores the cooldown."""
+
+    The cooldown holds automatic triggers only (the 03:00 tick, watched gold, drift events), so one day's
+    data never trains twice by itself; a person who triggers a run (the form, the API) gets a training."""
     from evergreen.registry.history import trained_recently
 
-    if plan["force_promote"]:
+    if plan["force_promote"] or plan["triggered_by"].get("run_type") not in AUTOMATIC_RUN_TYPES:
         return None
     return trained_recently(plan["model"], plan["as_of"], load_spec(plan["model"]).retraining.cooldown_hours)
 

@@ -252,6 +252,10 @@ def _input_tags(lineage: dict[str, Any], split: str) -> dict[str, str]:
 def _flat_params(result: Any) -> dict[str, Any]:
     params = {str(k): v for k, v in (result.params or {}).items()}
     params["best_iteration"] = result.best_iteration
+    # The retrain form and the specs say n_estimators; xgboost.train calls it num_boost_round. Log both, so a
+    # person searching MLflow for the value they typed finds it under the name they typed it.
+    if "num_boost_round" in params:
+        params["n_estimators"] = params["num_boost_round"]
     return params
 
 
