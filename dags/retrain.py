@@ -69,7 +69,7 @@ metrics say and is recorded in the audit trail under `requested_by` (required wi
     tags=[Tag.EVERGREEN, Tag.TRAINING],
     doc_md=DOC,
     params={
-        "model": model_param("empty = every model; a run you trigger always trains (the cooldown holds automatic runs)"),
+        "model": model_param("empty = every model; a run you trigger always trains (cooldowns hold automatic runs)"),
         "as_of": Param(
             None,
             type=["null", "string"],
