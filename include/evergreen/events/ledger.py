@@ -130,7 +130,8 @@ def record(
     now: dt.datetime | None = None,
     rearm_after_s: float | None = None,
 ) -> str:
-    """Record a valid event and decide what it does; returns its status or DUPLICATE.
+    """Record a valid event and decide what it does; returns its status or DUPLICATE (an event already
+    recorded and no longer armed; one read again while armed returns ARMED: it fires again).
 
     `meta` is where it came from: topic, partition, offset (all optional). Only ARMED fires a run.
     """
@@ -156,8 +157,13 @@ def record(
     }
     try:
         with _locked(eng, event.model) as conn:
-            if conn.execute(sa.select(ev.c.event_id).where(ev.c.event_id == event.event_id)).first():
-                return DUPLICATE
+            seen = conn.execute(sa.select(ev.c.status).where(ev.c.event_id == event.event_id)).first()
+            if seen is not None:
+                # At least once: an event read again while still armed (no run has claimed it) fires again.
+                # The process that armed it may have died before Airflow stored its asset event (a triggerer
+                # killed between the two), and only the redelivered record can start the run now. A second
+                # asset event for a live one costs a run that finds the event claimed and skips.
+                return ARMED if seen.status == ARMED else DUPLICATE
             covering = conn.execute(
                 sa.select(runs.c.run_id, runs.c.as_of, runs.c.claimed_at)
                 .where(
