@@ -282,3 +282,39 @@ def test_a_broken_spec_fails_only_its_own_tasks_and_the_run(added_spec, smtp):
     subject, body = failed[0]
     assert ADDED in subject
     assert f"{ADDED}.yaml: split.validation_days" in body  # one line naming the file and the field
+
+
+# ---- the sweep: drift events no run took ---------------------------------------------------------------------
+def test_the_sweep_starts_one_retrain_run_for_events_nobody_took(lake):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+
+    from evergreen.contracts.drift_event import DriftDetected
+    from evergreen.events import ledger
+
+    now = dt.datetime.now(dt.UTC)
+    # Drift on a day newer than any training here, recorded 20 minutes ago, its asset event lost.
+    event = DriftDetected(
+        model="fraud",
+        model_version="1",
+        window="2026-03-11",
+        drifted_features={"amount": 0.3},
+        rule="2 of the last 3 windows breach and the latest does",
+        detected_at=now,
+    )
+    assert ledger.record(event, now=now - dt.timedelta(minutes=20)) == ledger.ARMED
+
+    run, states = _run("drift_event_sweep", {}, 30)
+    assert str(run.state) == "success", states
+    assert states["start_retrain"] == "success"
+    with create_session() as session:
+        started = DagRun.find(dag_id="retrain", run_id=f"sweep__fraud__{event.event_id}", session=session)
+        assert [r.conf for r in started] == [{"model": "fraud"}]
+
+    # The run has not claimed the event yet (it is queued): the next sweep starts no second run for it.
+    run, states = _run("drift_event_sweep", {}, 31)
+    assert states["start_retrain"] == "skipped", states
+
+    ledger.claim("fraud", "sweep-test-cleanup", "2026-03-11")
+    run, states = _run("drift_event_sweep", {}, 32)
+    assert states["find_stale"] == "skipped"  # nothing stale: the run says so

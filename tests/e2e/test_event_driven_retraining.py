@@ -292,14 +292,20 @@ def _count_dead_letters(bootstrap: str, *, expect: int, timeout: float) -> int:
         }
     )
     consumer.subscribe(["evergreen.drift.dead-letter"])
-    seen, reasons = 0, set()
+    seen, reasons, offsets = 0, set(), set()
     deadline = time.time() + timeout
     try:
         while time.time() < deadline and seen < expect:
             msg = consumer.poll(1.0)
             if msg is None or msg.error():
                 continue
-            reasons.add(json.loads(msg.value())["reason"])
+            letter = json.loads(msg.value())
+            reasons.add(letter["reason"])
+            # Traceable: each names the record it refused (topic, partition, offset), as the consumer knew it.
+            source = letter["source"]
+            assert source["topic"] == "evergreen.drift", source
+            assert source["partition"] is not None, source
+            offsets.add((source["partition"], source["offset"]))
             seen += 1
         # a little longer: more than `expect` would be a bug too
         end = time.time() + 3
@@ -310,6 +316,7 @@ def _count_dead_letters(bootstrap: str, *, expect: int, timeout: float) -> int:
     finally:
         consumer.close()
     assert reasons, "dead letters carry a reason"
+    assert len(offsets) == min(seen, expect), "one dead letter per refused record, each its own offset"
     return seen
 
 

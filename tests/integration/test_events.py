@@ -352,6 +352,17 @@ def test_a_run_claims_only_events_whose_data_it_covers(events_env):
     assert [r["event_id"] for r in ledger.claim(MODEL, "run-new", "2026-01-26")] == [newer.event_id]
 
 
+def test_stale_lists_only_events_pending_longer_than_the_bound(events_env):
+    t0 = dt.datetime.now(dt.UTC)
+    lost, fresh = _event("2026-01-20"), _event("2026-01-21")
+    assert ledger.record(lost, now=t0 - dt.timedelta(minutes=20)) == ledger.ARMED
+    assert ledger.record(fresh, now=t0 - dt.timedelta(minutes=1)) == ledger.QUEUED
+    assert ledger.stale(600, now=t0) == {MODEL: [lost.event_id]}
+    assert ledger.stale(30, now=t0) == {MODEL: [lost.event_id, fresh.event_id]}
+    ledger.claim(MODEL, "sweep-run", "2026-01-21")
+    assert ledger.stale(30, now=t0) == {}
+
+
 def test_release_gives_a_failed_runs_events_back(events_env):
     e1, e2 = _event(), _event()
     assert [ledger.record(e1), ledger.record(e2)] == [ledger.ARMED, ledger.QUEUED]

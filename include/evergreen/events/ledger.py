@@ -366,6 +366,29 @@ def release(model: str, run_id: str, reason: str = "run failed", *, now: dt.date
 # ------------------------------------------------------------------------------------------ reading
 
 
+def stale(older_than_s: float, *, now: dt.datetime | None = None) -> dict[str, list[str]]:
+    """Models with events pending for longer than `older_than_s` (their asset event was dropped, or they
+    arrived while a run was active and that run trained on older data), with those events, oldest first.
+
+    Nothing else will start their run before the next drift event or the 03:00 tick: the sweep starts one.
+    (An event whose data a training covers never stays pending: `record`, `settle` and a cooldown-skipped
+    plan mark it covered, naming the run.)
+    """
+    cutoff = _naive_utc(now) - dt.timedelta(seconds=older_than_s)
+    eng = engine()
+    ev, _ = _tables(eng)
+    query = (
+        sa.select(ev.c.model, ev.c.event_id)
+        .where(ev.c.status.in_(PENDING), ev.c.received_at <= cutoff)
+        .order_by(ev.c.model, ev.c.received_at, ev.c.event_id)
+    )
+    out: dict[str, list[str]] = {}
+    with eng.connect() as conn:
+        for r in conn.execute(query):
+            out.setdefault(r.model, []).append(r.event_id)
+    return out
+
+
 def pending(model: str | None = None) -> list[dict[str, Any]]:
     """Armed and queued events (oldest first): drift that no run has trained on yet."""
     eng = engine()
