@@ -17,7 +17,8 @@ a drift event while `retrain` is running (apache/airflow#56050), and an event fo
 during a run waits for a follow-up run nothing starts. Every 10 minutes this DAG lists the models with
 events pending for longer than `EVERGREEN_DRIFT_REARM_AFTER_S` (300 s) and starts one `retrain` run for
 each (run id `sweep__<model>__<oldest event>`, so a later sweep never starts a second run for the same
-events). With nothing stale the run shows as skipped, with that reason.
+events). With nothing stale, or while a `retrain` run is queued or running (it takes them first), the run
+shows as skipped, with that reason.
 
 **Owner:** data platform (`evergreen-data-platform`). **Manual run:** trigger it to sweep now.
 
@@ -41,10 +42,10 @@ events). With nothing stale the run shows as skipped, with that reason.
 )
 def drift_event_sweep():
     @task
-    def find_stale() -> list[dict]:
+    def find_stale(ti=None) -> list[dict]:
         from evergreen.orchestration.event_sweep import stale_runs
 
-        return stale_runs()
+        return stale_runs(active_retrains=ti.get_dr_count(dag_id="retrain", states=["queued", "running"]))
 
     TriggerDagRunOperator.partial(
         task_id="start_retrain", trigger_dag_id="retrain", skip_when_already_exists=True

@@ -311,10 +311,18 @@ def test_the_sweep_starts_one_retrain_run_for_events_nobody_took(lake):
         started = DagRun.find(dag_id="retrain", run_id=f"sweep__fraud__{event.event_id}", session=session)
         assert [r.conf for r in started] == [{"model": "fraud"}]
 
-    # The run has not claimed the event yet (it is queued): the next sweep starts no second run for it.
+    # While that run is queued, a sweep leaves the events to it.
     run, states = _run("drift_event_sweep", {}, 31)
+    assert states["find_stale"] == "skipped", states
+    # Say it ended without claiming them (failed early): the next sweep finds them again, and its run id
+    # (named after the oldest event) already exists, so it starts no second run for the same events.
+    with create_session() as session:
+        (started,) = DagRun.find(dag_id="retrain", run_id=f"sweep__fraud__{event.event_id}", session=session)
+        started.set_state("failed")
+    run, states = _run("drift_event_sweep", {}, 32)
+    assert states["find_stale"] == "success", states
     assert states["start_retrain"] == "skipped", states
 
     ledger.claim("fraud", "sweep-test-cleanup", "2026-03-11")
-    run, states = _run("drift_event_sweep", {}, 32)
+    run, states = _run("drift_event_sweep", {}, 33)
     assert states["find_stale"] == "skipped"  # nothing stale: the run says so

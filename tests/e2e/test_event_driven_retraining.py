@@ -52,18 +52,20 @@ def loop(kafka_broker, tmp_path_factory):
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     s = config.reload()
-    write_gold(
-        synthetic_gold("2026-02-01", days=38, rows_per_day=300, seed=3, built_as_of=AS_OF), s.layer("gold", "features")
-    )
     ensure_topics(kafka_broker.bootstrap)
 
     stack = AirflowStack(home=root / "airflow", dags_folder=dags, env=env)
     try:
         stack.start(wait_for_dags=("retrain",))
         stack.wait_until(stack.watchers_ready, 120, "the drift watcher to run in the triggerer")
-        # Unpausing runs the cron's latest tick (today 03:00, the daily safety net): let it finish first.
+        # Unpausing runs the cron's latest tick (today 03:00, the daily safety net), which covers every model:
+        # let it find no gold and skip, so no model here has trained (and so no cooldown holds) before a test.
         for run in stack.runs("retrain"):
             wait_finished(stack, "retrain", run["run_id"], 300)
+        write_gold(
+            synthetic_gold("2026-02-01", days=38, rows_per_day=300, seed=3, built_as_of=AS_OF),
+            s.layer("gold", "features"),
+        )
         yield {"stack": stack, "broker": kafka_broker}
     finally:
         stack.stop()

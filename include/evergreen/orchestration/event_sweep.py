@@ -15,11 +15,13 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def stale_runs(older_than_s: float | None = None) -> list[dict[str, Any]]:
+def stale_runs(older_than_s: float | None = None, *, active_retrains: int = 0) -> list[dict[str, Any]]:
     """One `retrain` run per model with drift events pending longer than the bound (the setting
     `drift_rearm_after_s`): its conf names the model; its run id names the oldest event, so a later sweep
     that finds the same events pending does not start a second run for them (the operator skips a run id
-    that exists). Raises AirflowSkipException when nothing is stale: the sweep shows as skipped, with why."""
+    that exists). Raises AirflowSkipException when nothing is stale, or when a `retrain` run is queued or
+    running (`active_retrains`: it claims the pending events, or its settle leaves them for the next sweep):
+    the sweep shows as skipped, with why."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from evergreen.config import settings
@@ -29,6 +31,11 @@ def stale_runs(older_than_s: float | None = None) -> list[dict[str, Any]]:
     stale = ledger.stale(bound)
     if not stale:
         raise AirflowSkipException(f"no drift event pending for longer than {bound:.0f} s")
+    if active_retrains:
+        raise AirflowSkipException(
+            f"{sum(map(len, stale.values()))} drift event(s) pending for over {bound:.0f} s, but {active_retrains} "
+            "retrain run(s) queued or running will take them first"
+        )
     runs = []
     for model, event_ids in stale.items():
         log.warning(
