@@ -56,7 +56,7 @@ def _specs() -> Path:
     # the scenario moves. At 3,000 rows a day, champions retrained daily on gold breached on their own
     # (country_mismatch 0.15-0.32, in-sample score distribution) before the scenario began, and each new
     # version opened its own episode; which day fires at full size is tests/integration/test_monitoring.py's.
-    watched = {"amount", "log_amount"}
+    watched = {"category"}  # new_merchant_category: ~15% of volume in a new category (Hellinger ~0.28)
     names = [*spec["features"]["numeric"], *spec["features"]["categorical"]]
     spec["drift"]["exclude"] = sorted(set(names) - watched)
     spec["drift"]["prediction_threshold"] = 1.01  # Hellinger is at most 1: prediction drift never breaches
@@ -165,7 +165,7 @@ def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
         "--rows-per-day",
         str(ROWS),
         "--scenario",
-        f"price_inflation@{DRIFT_START.isoformat()}",
+        f"new_merchant_category@{DRIFT_START.isoformat()}",
         timeout=4000,
     )
     replayed = json.loads(out.stdout.splitlines()[-1])
@@ -204,7 +204,7 @@ def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
     assert events, f"no drift event reached the ledger; reports: {reports}"
     assert {e["status"] for e in events} <= {"consumed", "covered"}, events
     # Edge-triggered: one event per episode (the first day the rule fires under a champion version), each
-    # through Kafka into the ledger. The amounts jump on the second-to-last day: no window breaches before
+    # through Kafka into the ledger. The new category opens on the second-to-last day: no window breaches before
     # it, and the rule (2 of the last 3) fires on the last day, once.
     by_day = {str(r["window_day"])[:10]: r for r in reports}
     assert sorted(by_day) == DAYS, f"one drift report per replayed day: {sorted(by_day)}"
