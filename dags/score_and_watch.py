@@ -67,10 +67,10 @@ report are replaced; a re-published event has the same id).
 )
 def score_and_watch():
     @task
-    def models(params=None) -> list[str]:
-        from evergreen.orchestration.score_and_watch import models_to_watch
+    def models(params=None, triggering_asset_events=None) -> list[str]:
+        from evergreen.orchestration.score_and_watch import asset_events, models_to_watch
 
-        return models_to_watch(dict(params or {}))
+        return models_to_watch(dict(params or {}), asset_events(triggering_asset_events))
 
     @task
     def resolve_days(model: str, params=None, triggering_asset_events=None) -> list[str]:

@@ -43,12 +43,35 @@ class NothingToScoreError(LookupError):
     """A model with no champion yet: its mapped tasks skip with this reason (retrain makes the first one)."""
 
 
-def models_to_watch(params: dict[str, Any]) -> list[str]:
-    """The models a run scores and watches: the form's pick, else every spec the deployment loads. Names
-    only, no spec is parsed here: a broken spec fails its own mapped tasks, never this list."""
+def models_to_watch(params: dict[str, Any], events: list[dict[str, Any]] | None = None) -> list[str]:
+    """The models a run scores and watches: the form's pick; else, for a run started by gold asset events,
+    the models whose source table those events wrote; else every spec the deployment loads. A spec that
+    cannot be read is listed anyway: its own mapped tasks fail with its one-line error, no other's."""
     from evergreen.contracts.model_spec import known_models
 
-    return [str(params["model"])] if params.get("model") else known_models()
+    if params.get("model"):
+        return [str(params["model"])]
+    tables = {event_table(e) for e in events or []}
+    if not tables or None in tables:
+        return known_models()
+    return [m for m in known_models() if _source_table(m) in tables | {None}]
+
+
+def event_table(event: dict[str, Any]) -> str | None:
+    """The gold table a gold asset event wrote: `extra.table`, else the asset's URI
+    (`evergreen://gold/<table>`); None when it says neither (an older producer)."""
+    table = (event.get("extra") or {}).get("table")
+    if table:
+        return str(table)
+    uri = str(event.get("asset") or "")
+    return uri.rsplit("/", 1)[-1] if uri.startswith("evergreen://gold/") else None
+
+
+def _source_table(model: str) -> str | None:
+    try:
+        return load_spec(model).source.table
+    except (ValueError, OSError):
+        return None  # broken: listed, so its own tasks fail and say why
 
 
 def resolve_days(params: dict[str, Any], model: str, events: list[dict[str, Any]] | None = None) -> list[str]:
@@ -57,12 +80,14 @@ def resolve_days(params: dict[str, Any], model: str, events: list[dict[str, Any]
     Parses the model's spec first, so a broken spec fails here with its one-line error (and no retries)."""
     from evergreen.orchestration.dagkit import spec_or_fail
 
-    spec_or_fail(model)
+    spec = spec_or_fail(model)
     if params.get("date"):
         return [iso_day(params["date"], "date")]
     from evergreen.orchestration.dagkit import event_days
 
-    days = event_days(events or [])
+    # Only the days the model's own source table was written for (gold/features, gold/disputes, ...).
+    mine = [e for e in events or [] if event_table(e) in (spec.source.table, None)]
+    days = event_days(mine)
     if days:
         return days
     from evergreen.orchestration.retraining import latest_gold_day
