@@ -186,6 +186,10 @@ class Source:
     # A longer line means the file lost its line structure (or is not text): the file is refused rather
     # than handed to the reader as one giant record.
     max_line_bytes: int = 8 * 1024 * 1024
+    # A feed that may have nothing on a day (disputes): a CSV file with a header alone is "no rows today" and
+    # is accepted; elsewhere it is a broken file. A 0-byte file is refused either way (a failed upload looks
+    # the same).
+    sparse: bool = False
 
     def encoding_of(self, file_name: str) -> str:
         return dict(self.file_encodings).get(file_name, self.encoding)
@@ -194,7 +198,7 @@ class Source:
 TRANSACTIONS = Source("transactions", TRANSACTION_COLUMNS, "event_date")
 LABELS = Source("labels", LABEL_COLUMNS, "label_date")
 # Its own feed and its own job (`ingest_disputes`): ingest_daily reads transactions and labels only.
-DISPUTES = Source("disputes", DISPUTE_COLUMNS, "raised_date")
+DISPUTES = Source("disputes", DISPUTE_COLUMNS, "raised_date", sparse=True)
 # Every landing feed, by name (its landing folder and lake table).
 SOURCES = {s.name: s for s in (TRANSACTIONS, LABELS, DISPUTES)}
 # Clean adds this to every quarantined row.
