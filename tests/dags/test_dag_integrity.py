@@ -200,6 +200,19 @@ def test_ingest_daily_structure(dagbag):
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
+def test_ingest_disputes_structure_and_schedule(dagbag):
+    dag = dagbag.dags["ingest_disputes"]
+    order = ["resolve_days", "disputes", "gate_disputes", "disputes_gold"]
+    assert set(dag.task_ids) == set(order)
+    for upstream, downstream in itertools.pairwise(order):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
+    assert [a.uri for a in dag.get_task("disputes_gold").outlets] == ["evergreen://gold/disputes"]
+    # After ingest_daily, by asset: gold/features of a day must exist before its disputes are joined to it.
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == ["evergreen://gold/features"]
+    assert dag.max_active_runs == 1
+    assert set(dag.params) == {"date"}
+
+
 def test_retrain_structure_and_schedule(dagbag):
     from airflow.sdk import AssetOrTimeSchedule
 
