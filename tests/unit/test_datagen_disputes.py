@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -120,8 +121,8 @@ def test_disputes_follow_what_a_model_can_see_and_never_a_fraud(baseline):
     assert rate["web"] > 1.5 * rate["pos"]
     assert rate["app"] > 1.5 * rate["pos"]
     by_category = tx.groupby("category")["disputed"].mean()
-    assert by_category["fashion"] > 2 * by_category["grocery"]
-    assert by_category["electronics"] > 2 * by_category["grocery"]
+    assert by_category["travel"] > by_category["fashion"] > 2 * by_category["grocery"]
+    assert by_category["digital_goods"] > by_category["beauty"]
     quartile = tx.groupby("category")["amount"].transform(lambda s: pd.qcut(s, 4, labels=False))
     assert tx.loc[quartile == 3, "disputed"].mean() > 1.3 * tx.loc[quartile == 0, "disputed"].mean()
     # a shop sale is never "not received"
@@ -172,8 +173,12 @@ def test_dispute_wave_raises_the_rate_of_its_merchants_from_its_day_only(baselin
     before, after = _joined(baseline[1]), _joined(wave[1])
     population = build_population(SEED, DEFAULT_CUSTOMERS, DEFAULT_MERCHANTS)
     trouble = set(population.merchants.ids[delivery_trouble(population, SEED)])
-    categories = set(pd.Series(population.merchants.category[delivery_trouble(population, SEED)]))
+    hit = delivery_trouble(population, SEED)
+    categories = set(pd.Series(population.merchants.category[hit]))
     assert categories == {data_contract.CATEGORIES.index("electronics"), data_contract.CATEGORIES.index("fashion")}
+    # long-established shops: onboarded no later than the median of their categories' merchants
+    wanted = pd.Series(population.merchants.category).isin(categories).to_numpy()
+    assert population.merchants.onboarded_day[hit].max() <= np.median(population.merchants.onboarded_day[wanted])
 
     merged = before.merge(after[["transaction_id", "dispute_id", "reason_code"]], on="transaction_id",
                           suffixes=("", "_wave"), validate="one_to_one")  # fmt: skip
@@ -192,5 +197,5 @@ def test_dispute_wave_raises_the_rate_of_its_merchants_from_its_day_only(baselin
     hit = merged["merchant_id"].isin(trouble) & (merged["event_date"] >= WAVE_DAY.isoformat())
     now = merged["dispute_id_wave"].notna()
     ratio = now[hit].mean() / merged.loc[hit, "disputed"].mean()
-    assert 3.0 < ratio < 5.5, ratio
+    assert 2.5 < ratio < 7.0, ratio  # ~4x: 3.0x-5.5x over 4 seeds, 5 days of 20,000 purchases
     assert (now[~hit] == merged.loc[~hit, "disputed"]).all()  # every other purchase: exactly as before

@@ -4,20 +4,21 @@ A customer opens a refund dispute with the card issuer 2 to 14 days after a purc
 `not_as_described`, `duplicate_charge`); about 2.5% of purchases are disputed. The chance is a logistic score
 on what the purchase looks like, most of it visible to a model through gold's features:
 
-* the category (fashion and electronics most, groceries least) and the channel (web and app orders are
-  shipped and disputed more than a sale in a shop, where the customer walks out with the goods);
+* the category (travel, digital goods and gaming most, groceries least) and the channel (web and app orders
+  are disputed more than a sale in a shop, where the customer walks out with the goods);
 * the amount (a dearer purchase is worth the trouble of a dispute);
 * the customer's segment on the day (new accounts more, loyal and business accounts less);
-* the merchant: a hidden propensity per merchant (`population.Merchants.dispute_propensity`) and its age
-  (young shops more);
+* the merchant: its age (young shops more) and a hidden propensity per merchant
+  (`population.Merchants.dispute_propensity`);
 * noise.
 
 A fraudulent purchase is never disputed this way: its cardholder files a chargeback (the label feed).
 `not_received` is a shipped order's reason only; its delay is the longest (the customer waits for the parcel
 first). `dispute_wave` adds, from its start day, `not_received` disputes on the shipped orders of a fixed set of
-electronics and fashion merchants with delivery trouble (about 4x their usual rate). Which merchant an order
-went to is not a feature, so a model trained before the wave misses most of them: concept drift on the
-dispute label, nothing for the fraud label.
+long-established electronics and fashion merchants whose carrier fails (about 4x their usual rate). Which
+merchant an order went to is not a feature, and old shops are the ones a model learned to trust, so a model
+trained before the wave ranks these disputes low: concept drift on the dispute label, nothing for the fraud
+label.
 
 Randomness: every base draw comes from (seed, day, DISPUTE_STREAM), all of them for every transaction in one
 order; the wave draws from its own stream. Nothing else reads either, so transactions, fraud labels and the
@@ -42,23 +43,23 @@ NOT_RECEIVED, NOT_AS_DESCRIBED, DUPLICATE_CHARGE = (
 )
 
 # Log-odds, calibrated once (see `calibrate_intercept`) to ~2.5% of purchases on the default population.
-INTERCEPT = -4.31
+INTERCEPT = -4.51
 CATEGORY = {
     "grocery": -1.0,
-    "fashion": 0.7,
-    "electronics": 0.6,
-    "home": 0.3,
-    "beauty": -0.2,
-    "travel": 0.3,
-    "gaming": -0.1,
-    "digital_goods": 0.1,
+    "fashion": 0.2,
+    "electronics": 0.2,
+    "home": 0.0,
+    "beauty": -0.3,
+    "travel": 1.0,  # cancelled trips
+    "gaming": 0.4,
+    "digital_goods": 0.6,  # codes that do not work
     "crypto_vouchers": 0.3,
 }
-CHANNEL = {"web": 0.8, "app": 0.6, "pos": 0.0}
-AMOUNT_PER_LOG = 0.35  # per natural-log unit of the amount above AMOUNT_PIVOT
+CHANNEL = {"web": 0.9, "app": 0.7, "pos": 0.0}
+AMOUNT_PER_LOG = 0.5  # per natural-log unit of the amount above AMOUNT_PIVOT
 AMOUNT_PIVOT = 50.0
-SEGMENT = {"new": 0.5, "regular": 0.0, "loyal": -0.6, "business": -0.4}
-MERCHANT_AGE_PER_YEAR = -0.12  # per year of the shop's age above MERCHANT_AGE_PIVOT_YEARS, within +-4 years
+SEGMENT = {"new": 0.9, "regular": 0.0, "loyal": -0.7, "business": -0.5}
+MERCHANT_AGE_PER_YEAR = -0.2  # per year of the shop's age above MERCHANT_AGE_PIVOT_YEARS, within +-4 years
 MERCHANT_AGE_PIVOT_YEARS, MERCHANT_AGE_SPAN_YEARS = 10.0, 4.0
 NOISE = 0.3
 
@@ -70,11 +71,11 @@ DELAY_DAYS = {NOT_RECEIVED: (7.0, 14.0), NOT_AS_DESCRIBED: (3.0, 12.0), DUPLICAT
 # The issuer's feed re-sends a row now and then (the same dispute_id, the same values).
 RESEND_RATE = 0.01
 
-# dispute_wave: merchants in these categories holding this share of their volume get delivery trouble; each of
-# their shipped orders is also disputed `not_received` with this chance.
+# dispute_wave: long-established merchants in these categories, up to this share of their volume, get delivery
+# trouble; each of their shipped orders is also disputed `not_received` with this chance (~4x their rate).
 WAVE_CATEGORIES = ("electronics", "fashion")
-WAVE_VOLUME_SHARE = 0.35
-WAVE_NOT_RECEIVED = 0.22
+WAVE_VOLUME_SHARE = 0.45
+WAVE_NOT_RECEIVED = 0.09
 _WAVE_MERCHANT_STREAM = 105  # a population-level stream (seed, stream, merchants): the same set every day
 
 
@@ -144,14 +145,16 @@ def probability(
 
 
 def delivery_trouble(population: Population, seed: int) -> np.ndarray:
-    """The merchants `dispute_wave` hits (bool per merchant): electronics and fashion shops, picked in a seeded
-    random order until they hold WAVE_VOLUME_SHARE of those categories' popularity (a stable share of volume
-    whatever the seed, though popularity is heavy-tailed)."""
+    """The merchants `dispute_wave` hits (bool per merchant): long-established electronics and fashion shops
+    (the older half: the ones a model has learned to trust) whose carrier fails, picked in a seeded random
+    order until they hold WAVE_VOLUME_SHARE of those categories' popularity (a stable share of volume whatever
+    the seed, though popularity is heavy-tailed)."""
     merchants = population.merchants
-    wanted = np.isin(merchants.category, [ALL_CATEGORIES.index(c) for c in WAVE_CATEGORIES])
-    candidates = np.flatnonzero(wanted)
+    in_categories = np.isin(merchants.category, [ALL_CATEGORIES.index(c) for c in WAVE_CATEGORIES])
+    onboarded = merchants.onboarded_day[in_categories]
+    candidates = np.flatnonzero(in_categories & (merchants.onboarded_day <= np.median(onboarded)))
     order = np.random.default_rng([seed, _WAVE_MERCHANT_STREAM, len(merchants)]).permutation(candidates)
-    share = np.cumsum(merchants.popularity[order]) / merchants.popularity[candidates].sum()
+    share = np.cumsum(merchants.popularity[order]) / merchants.popularity[in_categories].sum()
     picked = order[: int(np.searchsorted(share, WAVE_VOLUME_SHARE)) + 1]
     out = np.zeros(len(merchants), dtype=bool)
     out[picked] = True
