@@ -157,7 +157,7 @@ def test_the_model_choice_follows_the_specs_folders(tmp_path, specs_dirs):
     _spec_copy(tmp_path, "churn")
     specs_dirs(tmp_path)
     param = model_param()
-    assert [m for m in param.schema["enum"] if m is not None] == ["churn", "fraud"]
+    assert [m for m in param.schema["enum"] if m is not None] == ["churn", "dispute", "fraud"]
     assert param.value in param.schema["enum"]
 
 
