@@ -10,6 +10,7 @@ from evergreen.orchestration.dagkit import (
     DAGRUN_TIMEOUT,
     DEFAULT_ARGS,
     Tag,
+    gold_disputes_asset,
     gold_features_asset,
     gold_watched_asset,
     model_param,
@@ -17,11 +18,12 @@ from evergreen.orchestration.dagkit import (
 
 DOC = """
 ### score_and_watch
-Runs when `ingest_daily` lands new gold features, for exactly the days its asset events name (several
-events in one run: each day once, oldest first), for every model in the specs folders (one mapped
-`watch_model` group each: a failure in one model never stops another's scoring, watching or events; a
-model with no champion yet shows as skipped with that reason). The **champion** (loaded from the MLflow registry, never
-from a file) scores each day into `predictions/<model>/event_date=<day>/`, the model version on every row.
+Runs when `ingest_daily` lands new gold features or `ingest_disputes` new gold disputes, for exactly the
+days their asset events name (several events in one run: each day once, oldest first), for every model
+whose source table those events wrote (one mapped `watch_model` group each: a failure in one model never
+stops another's scoring, watching or events; a model with no champion yet shows as skipped with that
+reason). The **champion** (loaded from the MLflow registry, never from a file) scores each day into
+`predictions/<model>/event_date=<day>/`, the model version on every row.
 Then the day's inputs and scores are profiled with whylogs and compared with the **reference profile** stored
 with that model version: Hellinger distance per feature, prediction drift, and recall on the frauds whose
 labels have arrived. The spec's drift rule (`drift:` in `include/evergreen/contracts/specs/<model>.yaml`:
@@ -46,7 +48,8 @@ report are replaced; a re-published event has the same id).
 
 @dag(
     dag_id="score_and_watch",
-    schedule=[gold_features_asset()],
+    # Either gold table's new days start it (AssetAny); each model scores the days of its own source table.
+    schedule=gold_features_asset() | gold_disputes_asset(),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,

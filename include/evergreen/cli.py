@@ -151,7 +151,7 @@ def _print_lake() -> dict:
 
 def cmd_lake(args) -> int:
     summary = _print_lake()
-    print(json.dumps({k: summary[k] for k in ("layers", "reconciled", "labels", "gates")}))
+    print(json.dumps({k: summary[k] for k in ("layers", "reconciled", "labels", "disputes", "gates")}))
     return 0
 
 

@@ -157,7 +157,7 @@ def test_the_model_choice_follows_the_specs_folders(tmp_path, specs_dirs):
     _spec_copy(tmp_path, "churn")
     specs_dirs(tmp_path)
     param = model_param()
-    assert [m for m in param.schema["enum"] if m is not None] == ["churn", "fraud"]
+    assert [m for m in param.schema["enum"] if m is not None] == ["churn", "dispute", "fraud"]
     assert param.value in param.schema["enum"]
 
 
@@ -200,6 +200,19 @@ def test_ingest_daily_structure(dagbag):
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
 
 
+def test_ingest_disputes_structure_and_schedule(dagbag):
+    dag = dagbag.dags["ingest_disputes"]
+    order = ["resolve_days", "disputes", "gate_disputes", "disputes_gold"]
+    assert set(dag.task_ids) == set(order)
+    for upstream, downstream in itertools.pairwise(order):
+        assert downstream in dag.get_task(upstream).downstream_task_ids, f"{upstream} -> {downstream}"
+    assert [a.uri for a in dag.get_task("disputes_gold").outlets] == ["evergreen://gold/disputes"]
+    # After ingest_daily, by asset: gold/features of a day must exist before its disputes are joined to it.
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == ["evergreen://gold/features"]
+    assert dag.max_active_runs == 1
+    assert set(dag.params) == {"date"}
+
+
 def test_retrain_structure_and_schedule(dagbag):
     from airflow.sdk import AssetOrTimeSchedule
 
@@ -234,8 +247,9 @@ def test_score_and_watch_structure_and_schedule(dagbag):
     assert dag.get_task(steps[2]).downstream_task_ids == {steps[3]}
     assert type(dag.task_group_dict["watch_model"]).__name__ == "MappedTaskGroup"
     # After ingest_daily, by asset: new gold features start it.
-    assets = [a.uri for a in dag.timetable.asset_condition.objects]
-    assert assets == ["evergreen://gold/features"]
+    assets = sorted(a.uri for a in dag.timetable.asset_condition.objects)
+    assert assets == ["evergreen://gold/disputes", "evergreen://gold/features"]
+    assert type(dag.timetable.asset_condition).__name__ == "AssetAny"  # either table's new days
     # ...and tells the daily retraining when a day has been watched (after any drift event went out).
     assert [a.uri for a in dag.get_task(steps[3]).outlets] == ["evergreen://gold/watched"]
     assert dag.max_active_runs == 1

@@ -42,8 +42,14 @@ def lake(airflow_db, tmp_path_factory, smtp):
     s = config.reload()
     migrate.upgrade()  # the new home's evergreen DB, as setup makes it
     # 32 days: 21 train + 2 validation + 2 holdout, all older than the 7 days labels need to mature.
+    gold = synthetic_gold("2026-02-01", days=38, rows_per_day=600, seed=3, built_as_of=AS_OF)
+    write_gold(gold, s.layer("gold", "features"))
+    # The built-in dispute spec trains on gold/disputes: the same rows with the synthetic label as its outcome.
     write_gold(
-        synthetic_gold("2026-02-01", days=38, rows_per_day=600, seed=3, built_as_of=AS_OF), s.layer("gold", "features")
+        gold.rename_columns(
+            [{"is_fraud": "is_disputed", "label_time": "dispute_label_time"}.get(c, c) for c in gold.column_names]
+        ),
+        s.layer("gold", "disputes"),
     )
     yield home
     if saved is not None:
@@ -84,8 +90,9 @@ def _champion():
     return str(champion_info("fraud")["version"])
 
 
+# The fraud model's life through the DAGs: each run names it (an empty form would cover every spec: below).
 def test_first_training_becomes_champion_and_records_its_trigger(lake):
-    run, states = _run("retrain", {"as_of": AS_OF}, 1)
+    run, states = _run("retrain", {"as_of": AS_OF, "model": "fraud"}, 1)
     assert str(run.state) == "success", states
     assert _champion() == "1"
     audit = _audit()
@@ -98,7 +105,7 @@ def test_score_and_watch_scores_with_the_champion_and_writes_a_drift_report(lake
     from evergreen.monitoring import reports
     from evergreen.scoring.batch import read_predictions
 
-    run, states = _run("score_and_watch", {"date": AS_OF}, 1)
+    run, states = _run("score_and_watch", {"date": AS_OF, "model": "fraud"}, 1)
     assert str(run.state) == "success", states
     preds = read_predictions("fraud", [AS_OF])
     assert len(preds) == 600
@@ -114,12 +121,14 @@ def test_the_cooldown_holds_automatic_runs_and_a_person_still_trains(lake):
     from evergreen.registry.store import connect
 
     # The 03:00 tick (or watched gold) on the same day's data: skipped, with the run that already trained it.
-    planned = plan_models({"as_of": AS_OF}, dag_id="retrain", run_id="scheduled__cooldown", run_type="scheduled")
+    planned = plan_models(
+        {"as_of": AS_OF, "model": "fraud"}, dag_id="retrain", run_id="scheduled__cooldown", run_type="scheduled"
+    )
     assert planned["plans"] == []
     assert "already trained within the cooldown" in planned["skipped"]["fraud"]["reason"]
 
     # A person who asks for max_depth 3 gets a training, and finds it in MLflow under the form's names.
-    run, states = _run("retrain", {"as_of": AS_OF, "max_depth": 3, "n_estimators": 20}, 2)
+    run, states = _run("retrain", {"as_of": AS_OF, "model": "fraud", "max_depth": 3, "n_estimators": 20}, 2)
     assert str(run.state) == "success", states
     assert states["retrain_model.train"] == "success"
     made = _audit()[-1]
@@ -131,12 +140,13 @@ def test_the_cooldown_holds_automatic_runs_and_a_person_still_trains(lake):
 
 def test_a_forced_promotion_needs_a_name_and_is_audited_under_it(lake):
     champion = _champion()
-    run, states = _run("retrain", {"as_of": AS_OF, "force_promote": True}, 3)
+    run, states = _run("retrain", {"as_of": AS_OF, "model": "fraud", "force_promote": True}, 3)
     assert states["plan"] == "failed"
     assert _champion() == champion
 
     before = _champion()
-    run, states = _run("retrain", {"as_of": AS_OF, "force_promote": True, "requested_by": "ada", "max_depth": 2}, 4)
+    conf = {"as_of": AS_OF, "model": "fraud", "force_promote": True, "requested_by": "ada", "max_depth": 2}
+    run, states = _run("retrain", conf, 4)
     assert str(run.state) == "success", states
     last = _audit()[-1]
     assert _champion() == str(last["challenger_version"]) != before
@@ -146,7 +156,9 @@ def test_a_forced_promotion_needs_a_name_and_is_audited_under_it(lake):
 
 def test_rollback_model_restores_the_previous_champion(lake):
     replaced = str(next(a for a in reversed(_audit()) if a["decision"] == "force_promote")["champion_version"])
-    run, states = _run("rollback_model", {"reason": "forced model misbehaves", "requested_by": "ada"}, 5)
+    run, states = _run(
+        "rollback_model", {"model": "fraud", "reason": "forced model misbehaves", "requested_by": "ada"}, 5
+    )
     assert str(run.state) == "success", states
     assert _champion() == replaced  # the champion the forced promotion replaced
     assert _audit()[-1]["decision"] == "rollback"
@@ -156,7 +168,9 @@ def test_rollback_model_restores_the_previous_champion(lake):
     assert trigger["triggering_user"] == run.triggering_user_name
 
     before = len(_audit())
-    run, states = _run("rollback_model", {"to_version": "99", "reason": "typo", "requested_by": "ada"}, 6)
+    run, states = _run(
+        "rollback_model", {"model": "fraud", "to_version": "99", "reason": "typo", "requested_by": "ada"}, 6
+    )
     assert str(run.state) == "failed"
     assert _champion() == replaced
     assert len(_audit()) == before
@@ -164,7 +178,7 @@ def test_rollback_model_restores_the_previous_champion(lake):
 
 def test_a_challenger_on_newer_data_is_judged_by_the_policy(lake):
     before = len(_audit())
-    run, states = _run("retrain", {"as_of": "2026-03-09", "max_depth": 1, "n_estimators": 10}, 7)
+    run, states = _run("retrain", {"as_of": "2026-03-09", "model": "fraud", "max_depth": 1, "n_estimators": 10}, 7)
     assert str(run.state) == "success", states
     assert set(states.values()) == {"success"}, states
     assert len(_audit()) == before + 1
@@ -187,7 +201,7 @@ def test_every_promotion_decision_and_every_failure_was_told(lake, smtp):
     # The two failed tasks: a forced run with nobody named, a rollback to a version that does not exist.
     failures = [subject for subject, _ in told if "task failed" in subject]
     assert failures == [
-        "[evergreen] task failed: - v- - retrain.plan failed",
+        "[evergreen] task failed: fraud v- - retrain.plan failed",  # the form named the model
         "[evergreen] task failed: fraud v- - rollback_model.rollback failed",
     ], failures
 
@@ -231,22 +245,24 @@ def test_a_spec_added_in_its_own_folder_is_trained_scored_and_watched(added_spec
     from evergreen.registry.promotion import champion_info
     from evergreen.scoring.batch import read_predictions
 
-    # A run with the form left empty covers every model.
+    # A run with the form left empty covers every model: the built-in dispute spec and the added one train
+    # for the first time, fraud trains again (a person's run), fraud_young is too young.
     run, _ = _run("retrain", {"as_of": AS_OF}, 20)
     states = _mapped_states(run)
     assert str(run.state) == "success", states
-    # fraud and fraud_online train; fraud_young (too young) shows as skipped, with its reason.
     trains = sorted(s for (task, _), s in states.items() if task == "retrain_model.train")
-    assert trains == ["skipped", "success", "success"], states
+    assert trains == ["skipped", "success", "success", "success"], states
     assert str(champion_info(ADDED)["version"]) == "1"
+    assert str(champion_info("dispute")["version"]) == "1"
     with pytest.raises(LookupError):
         champion_info(YOUNG)
 
     run, _ = _run("score_and_watch", {"date": AS_OF}, 21)
     states = _mapped_states(run)
     assert str(run.state) == "success", states
-    fraud, added, young = 0, 1, 2  # map indexes: the specs in name order
-    assert states[("watch_model.publish", fraud)] == states[("watch_model.publish", added)] == "success"
+    dispute, fraud, added, young = 0, 1, 2, 3  # map indexes: the specs in name order
+    for model in (dispute, fraud, added):
+        assert states[("watch_model.publish", model)] == "success", states
     assert states[("watch_model.score", young)] == "skipped"  # no champion yet: skipped, with the reason
     gold = ds.dataset(f"{config.settings().layer('gold', 'features')}/event_date={AS_OF}", format="parquet")
     channels = gold.to_table(columns=["channel"]).column("channel").to_pylist()
@@ -259,7 +275,7 @@ def test_a_spec_added_in_its_own_folder_is_trained_scored_and_watched(added_spec
 
 def test_a_broken_spec_fails_only_its_own_tasks_and_the_run(added_spec, smtp):
     added_spec.write_text(added_spec.read_text().replace("validation_days: 2", "validation_days: -2"))
-    fraud, added = 0, 1  # map indexes: the specs in name order (score_and_watch), planned order (retrain)
+    dispute, fraud, added = 0, 1, 2  # map indexes: the specs in name order (score_and_watch), planned order (retrain)
     sent = len(smtp.messages)
 
     run, _ = _run("score_and_watch", {"date": AS_OF}, 22)
@@ -274,7 +290,8 @@ def test_a_broken_spec_fails_only_its_own_tasks_and_the_run(added_spec, smtp):
     assert str(run.state) == "failed", states  # a model's training failed: the run does not end success
     assert states[("retrain_model.train", added)] == "failed"
     assert states[("retrain_model.challenge", fraud)] == "success"  # fraud trained and was judged
-    assert len(_audit()) == before + 1
+    assert states[("retrain_model.challenge", dispute)] == "success"  # and so was the dispute model
+    assert len(_audit()) == before + 2
 
     told = [(m["Subject"], smtp.body(sent + i)) for i, m in enumerate(smtp.messages[sent:])]
     failed = [(s, b) for s, b in told if "task failed" in s and f"retrain.retrain_model.train[{added}]" in s]

@@ -64,7 +64,13 @@ def test_the_airflow_ui_login_and_the_mlflow_ui_work(stack):
     _, dags = _get(f"{stack.url('AIRFLOW_PORT')}/api/v2/dags?limit=100", token)
     paused = {d["dag_id"]: d["is_paused"] for d in json.loads(dags)["dags"]}
     # The DAGs are on after up.
-    assert paused == {"ingest_daily": False, "retrain": False, "rollback_model": False, "score_and_watch": False}
+    assert paused == {
+        "ingest_daily": False,
+        "ingest_disputes": False,
+        "retrain": False,
+        "rollback_model": False,
+        "score_and_watch": False,
+    }
     status, page = _get(f"{stack.url('AIRFLOW_PORT')}/")
     assert status == 200
     assert "airflow" in page.lower()

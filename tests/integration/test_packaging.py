@@ -125,6 +125,7 @@ def test_the_wheel_holds_every_file_of_the_package(wheel):
     assert shipped - _source_files() == set(), "files the wheel has that the sources do not"
     # What the runtime reads, named, so that a failure says what broke.
     assert "evergreen/contracts/specs/fraud.yaml" in shipped
+    assert "evergreen/contracts/specs/dispute.yaml" in shipped
     assert "evergreen/pipeline/jobs.py" in shipped  # spark-submit's application
     assert any(n.startswith("evergreen/storage/migrations/versions/") for n in shipped), "no migrations"
     assert "evergreen/storage/migrations/env.py" in shipped
@@ -152,7 +153,7 @@ def test_the_installed_wheel_runs_without_the_checkout(fresh_venv, tmp_path):
     assert found["package"].startswith(site), f"evergreen imported from {found['package']}, not the fresh venv"
     assert not any(p.rstrip("/").endswith("/include") for p in found["sys_path"]), "the checkout is on sys.path"
     assert found["specs_dir"].startswith(site)
-    assert found["known_models"] == ["fraud"]
+    assert found["known_models"] == ["dispute", "fraud"]
     assert (found["spec"], found["features"] > 0) == ("fraud", True)
     assert found["jobs"].startswith(site)
     assert found["jobs_exists"]

@@ -130,7 +130,7 @@ def _scenario_run(tmp_path_factory, name: str, **kw) -> Run:
 def test_scenarios_are_described_and_each_is_drift_or_bad_data():
     assert set(SCENARIOS) == set(SCENARIO_KIND) == DRIFT_SCENARIOS | BAD_DATA_SCENARIOS
     assert not DRIFT_SCENARIOS & BAD_DATA_SCENARIOS
-    assert {"price_inflation", "new_merchant_category", "fraud_pattern_shift"} == DRIFT_SCENARIOS
+    assert {"price_inflation", "new_merchant_category", "fraud_pattern_shift", "dispute_wave"} == DRIFT_SCENARIOS
     assert {"null_burst", "schema_break", "duplicate_flood"} == BAD_DATA_SCENARIOS
     assert all(isinstance(v, str) and v for v in SCENARIOS.values())
 

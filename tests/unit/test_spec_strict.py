@@ -308,24 +308,25 @@ def test_known_metrics_are_exactly_what_training_produces():
 # ---- spec folders add to the built-in one ----------------------------------------------------------------
 def test_no_added_folder_loads_the_built_in_specs(specs_dirs):
     specs_dirs()
-    assert known_models() == ["fraud"]
+    assert known_models() == ["dispute", "fraud"]
     assert Path(str(spec_files()["fraud"])) == Path(str(SPECS_DIR / "fraud.yaml"))
+    assert Path(str(spec_files()["dispute"])) == Path(str(SPECS_DIR / "dispute.yaml"))
 
 
 def test_an_added_folder_adds_its_specs(tmp_path, specs_dirs):
     lite = write_spec(tmp_path / "team", "fraud_lite", lambda s: s["source"].update(where={"channel": ["pos"]}))
     specs_dirs(tmp_path / "team")
-    assert known_models() == ["fraud", "fraud_lite"]
+    assert known_models() == ["dispute", "fraud", "fraud_lite"]
     assert load_spec("fraud_lite").source.where == {"channel": ["pos"]}
     assert load_spec("fraud") == parse_spec_file(SPECS_DIR / "fraud.yaml")
     assert spec_files()["fraud_lite"] == lite
-    assert check_specs() == {"fraud": None, "fraud_lite": None}
+    assert check_specs() == {"dispute": None, "fraud": None, "fraud_lite": None}
 
 
 def test_an_added_spec_overrides_the_built_in_one_of_its_name(tmp_path, specs_dirs):
     tuned = write_spec(tmp_path / "deploy", "fraud", lambda s: s.update(description="the deployment's tuned copy"))
     specs_dirs(tmp_path / "deploy")
-    assert known_models() == ["fraud"]
+    assert known_models() == ["dispute", "fraud"]
     assert spec_files()["fraud"] == tuned
     assert load_spec("fraud").description == "the deployment's tuned copy"
 
@@ -366,7 +367,11 @@ def test_the_replaced_setting_is_refused_loudly(tmp_path, specs_dirs, monkeypatc
 def test_a_bad_spec_in_an_added_folder_shows_in_check_specs(tmp_path, specs_dirs):
     bad = write_spec(tmp_path, "fraud_lite", lambda s: s["split"].update(validation_days=-2))
     specs_dirs(tmp_path)
-    assert check_specs() == {"fraud": None, "fraud_lite": f"{bad}: split.validation_days: must be >= 1, got -2"}
+    assert check_specs() == {
+        "dispute": None,
+        "fraud": None,
+        "fraud_lite": f"{bad}: split.validation_days: must be >= 1, got -2",
+    }
     with pytest.raises(SpecError, match=r"split\.validation_days"):
         load_spec("fraud_lite")
 
@@ -390,6 +395,7 @@ def test_specs_check_passes_on_the_deployments_specs(tmp_path):
     out = run_check(specs_dirs=str(tmp_path))
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.splitlines() == [
+        f"ok  dispute  {SPECS_DIR / 'dispute.yaml'}",
         f"ok  fraud  {SPECS_DIR / 'fraud.yaml'}",
         f"ok  fraud_lite  {tmp_path / 'fraud_lite.yaml'}",
     ]
@@ -400,8 +406,9 @@ def test_specs_check_fails_on_a_bad_spec_with_its_line(tmp_path):
     out = run_check(specs_dirs=str(tmp_path))
     assert out.returncode == 1
     lines = out.stdout.splitlines()
-    assert lines[0].startswith("ok  fraud  ")
-    assert lines[1].startswith(f"{bad}: metric.primary: unknown metric 'f1'")
+    assert lines[0].startswith("ok  dispute  ")
+    assert lines[1].startswith("ok  fraud  ")
+    assert lines[2].startswith(f"{bad}: metric.primary: unknown metric 'f1'")
 
 
 def test_specs_check_validates_the_files_it_is_given(tmp_path):

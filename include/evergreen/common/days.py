@@ -25,3 +25,9 @@ def shift_day(day: str | date, days: int) -> str:
 def days_back(day: str | date, count: int) -> list[str]:
     """`count` days ending with `day`, newest first."""
     return [shift_day(day, -i) for i in range(count)]
+
+
+def days_between(first: str | date, last: str | date) -> list[str]:
+    """Every day from `first` to `last`, both included, oldest first (empty if `last` is before `first`)."""
+    start, end = date.fromisoformat(iso_day(first)), date.fromisoformat(iso_day(last))
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]

@@ -68,6 +68,19 @@ LABEL_COLUMNS: tuple[Column, ...] = (
     Column("label_time", TIMESTAMP, key=True),  # when the label became known
 )
 
+# Refund disputes a customer opens with the card issuer ("I never got it"), their own feed: delivered by the day
+# they were raised, 2 to DISPUTE_WINDOW_DAYS days after the purchase. Not fraud: a cardholder does not dispute
+# a payment someone else made this way (that is a chargeback, the label feed).
+DISPUTE_REASONS = ("not_received", "not_as_described", "duplicate_charge")
+# A purchase can be disputed for this many days; after that its answer is "not disputed" for good.
+DISPUTE_WINDOW_DAYS = 14
+DISPUTE_COLUMNS: tuple[Column, ...] = (
+    Column("dispute_id", STRING, key=True),
+    Column("transaction_id", STRING, key=True),
+    Column("raised_at", TIMESTAMP, key=True),  # when the customer opened it: ISO-8601 UTC
+    Column("reason_code", STRING, not_null=True, allowed=DISPUTE_REASONS),
+)
+
 # Source tables in the operational database (SQLAlchemy).
 CUSTOMER_COLUMNS: tuple[Column, ...] = (
     Column("customer_id", STRING, key=True),
@@ -121,8 +134,17 @@ GOLD_FEATURE_COLUMNS: tuple[Column, ...] = (
 )
 GOLD_LABEL_COLUMNS: tuple[Column, ...] = (Column("is_fraud", INT), Column("label_time", TIMESTAMP))
 GOLD_COLUMNS = (*GOLD_ID_COLUMNS, *GOLD_FEATURE_COLUMNS, *GOLD_LABEL_COLUMNS)
+# gold/disputes: the rows and features of gold/features with the dispute outcome known as of the run day.
+# `is_disputed` is 1 once a dispute was raised, 0 once the purchase is older than DISPUTE_WINDOW_DAYS without
+# one, null before that; `dispute_label_time` is when that answer became known (the first dispute's
+# `raised_at`, or the purchase time plus the window).
+GOLD_DISPUTE_LABEL_COLUMNS: tuple[Column, ...] = (
+    Column("is_disputed", INT),
+    Column("dispute_label_time", TIMESTAMP),
+)
+GOLD_DISPUTE_COLUMNS = (*GOLD_ID_COLUMNS, *GOLD_FEATURE_COLUMNS, *GOLD_DISPUTE_LABEL_COLUMNS)
 # The gold tables a model spec may name as its source (`source.table`), with their contracts.
-GOLD_TABLES: dict[str, tuple[Column, ...]] = {"features": GOLD_COLUMNS}
+GOLD_TABLES: dict[str, tuple[Column, ...]] = {"features": GOLD_COLUMNS, "disputes": GOLD_DISPUTE_COLUMNS}
 # The values a coded gold column can hold: the contract's lists, plus the fill for a null code where the
 # pipeline fills one (currency is never null in gold: a row without one is quarantined). A model spec's row
 # selection (`source.where`) may name only these. `category` is open upstream (a new one is drift, not a
@@ -164,6 +186,10 @@ class Source:
     # A longer line means the file lost its line structure (or is not text): the file is refused rather
     # than handed to the reader as one giant record.
     max_line_bytes: int = 8 * 1024 * 1024
+    # A feed that may have nothing on a day (disputes): a CSV file with a header alone is "no rows today" and
+    # is accepted; elsewhere it is a broken file. A 0-byte file is refused either way (a failed upload looks
+    # the same).
+    sparse: bool = False
 
     def encoding_of(self, file_name: str) -> str:
         return dict(self.file_encodings).get(file_name, self.encoding)
@@ -171,7 +197,10 @@ class Source:
 
 TRANSACTIONS = Source("transactions", TRANSACTION_COLUMNS, "event_date")
 LABELS = Source("labels", LABEL_COLUMNS, "label_date")
-SOURCES = {s.name: s for s in (TRANSACTIONS, LABELS)}
+# Its own feed and its own job (`ingest_disputes`): ingest_daily reads transactions and labels only.
+DISPUTES = Source("disputes", DISPUTE_COLUMNS, "raised_date", sparse=True)
+# Every landing feed, by name (its landing folder and lake table).
+SOURCES = {s.name: s for s in (TRANSACTIONS, LABELS, DISPUTES)}
 # Clean adds this to every quarantined row.
 QUARANTINE_REASON = "_quarantine_reason"
 

@@ -47,6 +47,7 @@ DEFAULT_ARGS = {
 }
 
 GOLD_FEATURES_URI = "evergreen://gold/features"
+GOLD_DISPUTES_URI = "evergreen://gold/disputes"
 DRIFT_EVENTS_URI = "evergreen://events/drift"
 # Gold that score_and_watch has scored and watched (its drift verdict, and any event, already out): the daily
 # retraining follows it, so it knows whether the day drifted and never races the drift event it would cover.
@@ -62,6 +63,13 @@ def gold_features_asset():
     return Asset(name="gold_features", uri=GOLD_FEATURES_URI)
 
 
+def gold_disputes_asset():
+    """The gold disputes asset: ingest_disputes' outlet, for the models whose source is gold/disputes."""
+    from airflow.sdk import Asset
+
+    return Asset(name="gold_disputes", uri=GOLD_DISPUTES_URI)
+
+
 def gold_watched_asset():
     """score_and_watch's outlet: the days it watched; retrain is scheduled on it (and on drift events)."""
     from airflow.sdk import Asset
@@ -73,7 +81,23 @@ def gold_written(context, result=None) -> None:
     """`features`' post-execute hook: its asset event says which day it wrote, so each consumer works on
     exactly the days that landed (a five-day backfill is five events, each naming its day)."""
     day = context["ti"].xcom_pull(task_ids="resolve_day")
-    context["outlet_events"][gold_features_asset()].extra = {"day": day, "days": [day], "run_id": context["run_id"]}
+    context["outlet_events"][gold_features_asset()].extra = {
+        "table": "features",
+        "day": day,
+        "days": [day],
+        "run_id": context["run_id"],
+    }
+
+
+def gold_disputes_written(context, result=None) -> None:
+    """`disputes_gold`'s post-execute hook: the event names the run's days (the new gold days; the window
+    before them was rewritten too, with the disputes that arrived since)."""
+    days = context["ti"].xcom_pull(task_ids="resolve_days")
+    context["outlet_events"][gold_disputes_asset()].extra = {
+        "table": "disputes",
+        "days": list(days),
+        "run_id": context["run_id"],
+    }
 
 
 def event_days(events: list[dict]) -> list[str]:
@@ -88,13 +112,13 @@ def event_days(events: list[dict]) -> list[str]:
     return sorted(days)
 
 
-def landed_files(day: str, landing: str | None = None) -> tuple[str, list[str] | None]:
-    """The day's drop and the files in it; None for an object store (ingest's Spark job checks those)."""
+def landed_files(day: str, landing: str | None = None, feed: str = "transactions") -> tuple[str, list[str] | None]:
+    """A feed's drop of the day and the files in it; None for an object store (the Spark job checks those)."""
     from pathlib import Path
 
     from evergreen.config import settings
 
-    drop = landing or f"{settings().layer('landing', 'transactions')}/{day}"
+    drop = landing or f"{settings().layer('landing', feed)}/{day}"
     if "://" in drop and not drop.startswith("file://"):
         return drop, None
     folder = Path(drop.removeprefix("file://"))

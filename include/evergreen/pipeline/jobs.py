@@ -4,6 +4,7 @@ It ships inside the package, so a DAG finds it with `importlib.resources` (`appl
 through a repository checkout: the same file runs from an editable install, a wheel or a cluster driver.
 
     spark-submit <site-packages>/evergreen/pipeline/jobs.py ingest --date 2026-01-03
+    spark-submit <site-packages>/evergreen/pipeline/jobs.py disputes_gold --date 2026-01-20 --since 2026-01-18
 
 `spark_jobs/*.py` at the top of the repository are one-line shortcuts to it for people working in a checkout.
 """
@@ -17,7 +18,9 @@ import sys
 import time
 from importlib import resources
 
-STEPS = ("ingest", "clean", "features")
+STEPS = ("ingest", "clean", "features", "disputes", "disputes_gold")
+# Steps that may catch up several days in one job: every day from --since to --date.
+RANGE_STEPS = ("disputes", "disputes_gold")
 
 
 def application_path() -> str:
@@ -30,6 +33,8 @@ def parse(step: str, argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--date", required=True, help="the day to process, YYYY-MM-DD")
     if step == "ingest":
         parser.add_argument("--landing", default=None, help="a landing folder (local or s3a://) to read instead")
+    if step in RANGE_STEPS:
+        parser.add_argument("--since", default=None, help="the first day of a catch-up, YYYY-MM-DD (default: --date)")
     # Templated args render to "" when an optional Param is empty: drop those rather than fail.
     return parser.parse_args([a for a in argv if a])
 
@@ -51,6 +56,8 @@ def run_step(step: str, argv: list[str], *, before_commit=None) -> int:
         kwargs = {"before_commit": before_commit}
         if step == "ingest":
             kwargs["landing"] = args.landing
+        if step in RANGE_STEPS:
+            kwargs["since"] = args.since
         report = getattr(steps, f"{step}_day")(spark, args.date, **kwargs)
     except FileNotFoundError as exc:  # a missing input is the caller's to fix: say it in one line
         print(f"evergreen {step} {args.date}: {exc}", file=sys.stderr)

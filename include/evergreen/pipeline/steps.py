@@ -1,4 +1,5 @@
-"""The daily data steps: ingest -> raw gate -> clean -> quality gate -> features.
+"""The daily data steps: ingest -> raw gate -> clean -> quality gate -> features; and the refund-dispute feed's
+own two: disputes (file gate -> bronze -> silver) -> disputes_gold.
 
 Each step is what one Spark job runs (`evergreen.pipeline.jobs` is the spark-submit application that calls
 it); each ends by writing a step report (evergreen.storage.step_reports) that the DAG's gate tasks read. A
@@ -14,11 +15,12 @@ import logging
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from evergreen.common.days import shift_day
+from evergreen.common.days import days_between, shift_day
 from evergreen.config import Settings, settings
 from evergreen.contracts import data_contract
-from evergreen.pipeline.quality import PASSED, clean_quality_gate, file_gate, raw_contract_gate
-from evergreen.pipeline.transforms.clean import clean_labels, clean_transactions
+from evergreen.pipeline.quality import PASSED, GateResult, clean_quality_gate, file_gate, raw_contract_gate
+from evergreen.pipeline.transforms.clean import clean_disputes, clean_labels, clean_transactions
+from evergreen.pipeline.transforms.disputes import dispute_gold
 from evergreen.pipeline.transforms.features import build_features
 from evergreen.pipeline.transforms.ingest import (
     json_keys,
@@ -349,17 +351,38 @@ def _label_days_to_clean(lake: Lake, day: str) -> list[str]:
 
 
 def _clean_labels(lake: Lake, day: str) -> dict:
-    bronze = lake.read("bronze", "labels", "label_date", [day])
-    batch = batch_id(day, "labels")
+    return _clean_feed(lake, data_contract.LABELS, day, clean_labels)
+
+
+def _clean_feed(
+    lake: Lake,
+    source: data_contract.Source,
+    day: str,
+    clean,
+    *,
+    count_reasons: bool = False,
+    before_commit=None,
+) -> dict:
+    """One day of a delayed feed (labels, disputes), bronze -> silver by `clean` (bronze -> (good, rejected));
+    its rejected rows join what ingest quarantined for the batch. `count_reasons` adds the reason counts."""
+    key = source.partition_key
+    bronze = lake.read("bronze", source.name, key, [day])
+    batch = batch_id(day, source.name)
+    out: dict = {"silver_rows": 0, "quarantined_rows": 0}
     if bronze is None:
-        lake.drop_partition("silver", "labels", "label_date", day)
-        quarantined = _replace_quarantine(lake, "labels", batch, None, keep_stages=INGEST_STAGES)
-        return {"silver_rows": 0, "quarantined_rows": quarantined}
-    good, bad = clean_labels(bronze)
-    silver = lake.write_partitions(good, "silver", "labels", "label_date", [day]).get(day, 0)
-    q = to_quarantine(bad, stage=CLEAN)
-    quarantined = _replace_quarantine(lake, "labels", batch, q, keep_stages=INGEST_STAGES)
-    return {"silver_rows": silver, "quarantined_rows": quarantined}
+        lake.drop_partition("silver", source.name, key, day)
+        out["quarantined_rows"] = _replace_quarantine(lake, source.name, batch, None, keep_stages=INGEST_STAGES)
+        reasons: dict[str, int] = {}
+    else:
+        good, bad = clean(bronze)
+        written = lake.write_partitions(good, "silver", source.name, key, [day], before_commit=before_commit)
+        out["silver_rows"] = written.get(day, 0)
+        q = to_quarantine(bad, stage=CLEAN)
+        reasons = reason_counts(q) if count_reasons else {}
+        out["quarantined_rows"] = _replace_quarantine(lake, source.name, batch, q, keep_stages=INGEST_STAGES)
+    if count_reasons:
+        out["quarantine_reasons"] = reasons
+    return out
 
 
 def _clean_table(lake: Lake, table: str, key: str) -> int:
@@ -415,6 +438,91 @@ def features_day(
 def _labelled(lake: Lake, days: list[str]) -> int:
     gold = lake.read("gold", "features", "event_date", days)
     return gold.filter(F.col("is_fraud").isNotNull()).count() if gold is not None else 0
+
+
+# ---- refund disputes (their own feed and DAG: ingest_disputes) ---------------------------------------------
+def disputes_day(
+    spark: SparkSession,
+    day: str,
+    *,
+    cfg: Settings | None = None,
+    before_commit=None,
+    since: str | None = None,
+    source: data_contract.Source = data_contract.DISPUTES,
+) -> dict:
+    """The refund disputes raised on `day` (and on every day from `since`, if given): each raise-day folder
+    through the file gate into bronze, then clean into silver (de-duplicated on `dispute_id`); every landed row
+    ends in silver or in quarantine with its reason. One step report per day (`disputes`), whose gate the DAG
+    checks: `passed`, `partial` (a file refused whole, the others went on) or `failed` (every file refused).
+    A day with no dispute files is `passed` with nothing new: disputes are sparse."""
+    cfg = cfg or settings()
+    lake = Lake(spark, cfg)
+    days = days_between(since or day, day)
+    reports = {d: _disputes_of(spark, lake, cfg, source, d, before_commit=before_commit) for d in days}
+    summary = {d: {k: v for k, v in r.items() if k != "files"} for d, r in reports.items()}
+    return {"day": day, "since": since, "days": summary}
+
+
+def _disputes_of(
+    spark: SparkSession, lake: Lake, cfg: Settings, source: data_contract.Source, day: str, *, before_commit=None
+) -> dict:
+    batch = batch_id(day, source.name)
+    drop = f"{cfg.layer('landing', source.name)}/{day}"
+    files = landing_files(lake, drop)
+    if files:
+        ingested = ingest_source(spark, lake, source, day, files, contract_gate=False)
+        cleaned = _clean_feed(lake, source, day, clean_disputes, count_reasons=True, before_commit=before_commit)
+        report = {"day": day, **ingested, **cleaned}
+    else:
+        # Nothing landed (a quiet day, or none yet): whatever an earlier run of the day left goes too.
+        for layer in ("bronze", "silver"):
+            lake.drop_partition(layer, source.name, source.partition_key, day)
+        _replace_quarantine(lake, source.name, batch, None)
+        reason = f"no {source.name} files for {day} under {drop}: nothing new"
+        gate = GateResult(gate=RAW_CONTRACT, batch_id=batch, status=PASSED, reason=reason, row_count=0)
+        report = {"day": day, "batch_id": batch, "files": [], "landing_rows": 0, "bronze_rows": 0, "silver_rows": 0,
+                  "quarantined_rows": 0, "quarantine_reasons": {}, "gate": gate.to_dict()}  # fmt: skip
+    report["drop"] = drop
+    write_report(day, source.name, report)
+    return report
+
+
+def disputes_gold_day(
+    spark: SparkSession, day: str, *, cfg: Settings | None = None, before_commit=None, since: str | None = None
+) -> dict:
+    """gold/disputes for every event day a dispute delivered by `day` can still change: `day` and the
+    DISPUTE_WINDOW_DAYS before it (from `since` minus the window, if given: a catch-up over several run days
+    in one pass). Each event day is gold/features' rows and features with the dispute outcome known at its cut
+    day (evergreen.pipeline.transforms.disputes); a day without gold/features has no gold/disputes either."""
+    cfg = cfg or settings()
+    lake = Lake(spark, cfg)
+    window = data_contract.DISPUTE_WINDOW_DAYS
+    feature_days = lake.partitions("gold", "features", "event_date")
+    if day not in feature_days:
+        raise FileNotFoundError(
+            f"no gold/features partition for {day}: ingest_daily has not built it, or its gates stopped the day"
+        )
+    out_days = days_between(shift_day(since or day, -window), day)
+    features = lake.read("gold", "features", "event_date", [d for d in feature_days if d in set(out_days)])
+    source = data_contract.DISPUTES
+    delivered = [d for d in lake.partitions("silver", source.name, source.partition_key) if out_days[0] <= d <= day]
+    disputes = lake.read("silver", source.name, source.partition_key, delivered) if delivered else None
+    gold = dispute_gold(features, disputes, as_of=day, window_days=window)
+    counts = lake.write_partitions(gold, "gold", "disputes", "event_date", out_days, before_commit=before_commit)
+    written = lake.read("gold", "disputes", "event_date", list(counts))
+    outcomes = {str(r[0]): r[1] for r in written.groupBy("is_disputed").count().collect()} if written else {}
+    report = {
+        "day": day,
+        "since": since,
+        "gold_partitions": counts,
+        "gold_rows_today": counts.get(day, 0),
+        "disputed": outcomes.get("1", 0),
+        "not_disputed": outcomes.get("0", 0),
+        "undecided": outcomes.get("None", 0),
+        "silver_days_read": len(delivered),
+    }
+    write_report(day, "disputes_gold", report)
+    return report
 
 
 def backfill(spark: SparkSession, days: list[str], *, cfg: Settings | None = None) -> dict[str, dict]:

@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
 from evergreen.config import Settings, settings
+from evergreen.contracts import data_contract
 from evergreen.storage.files import arrow_fs
 from evergreen.storage.lake_names import batch_id
 from evergreen.storage.landing_scan import count_rows, list_drop
@@ -137,6 +138,7 @@ def summarize(days: list[str], landing_rows: dict[str, int] | None = None) -> di
         if landed and not raw:
             failures.append({"day": day, "gate": "raw_contract", "status": "not run", "reason": "ingest has no report"})
         failures += _label_problems(day, ingest, clean)
+        failures += _dispute_problems(day)
     layers = {k: sum(r[k] or 0 for r in per_day) for k in ("landing", "bronze", "silver", "quarantine", "gold")}
     layers["unaccounted"] = sum(r["unaccounted"] or 0 for r in per_day)
     return {
@@ -144,6 +146,7 @@ def summarize(days: list[str], landing_rows: dict[str, int] | None = None) -> di
         "reconciled": all(r["unaccounted"] in (0, None) for r in per_day) and layers["unaccounted"] == 0,
         "gates": {**gates, "not_passed": failures},
         "labels": label_summary(days),
+        "disputes": feed_summary(data_contract.DISPUTES, days),
         "days": per_day,
     }
 
@@ -161,11 +164,26 @@ def _label_problems(day: str, ingest: dict | None, clean: dict | None) -> list[d
     return out
 
 
+def _dispute_problems(day: str) -> list[dict]:
+    """The dispute feed's day (its own job, ingest_disputes): a refused or failed dispute file."""
+    gate = (read_if_any(day, data_contract.DISPUTES.name) or {}).get("gate")
+    if gate and gate["status"] != "passed":
+        return [{"day": day, "gate": "disputes", "status": gate["status"], "reason": gate["reason"]}]
+    return []
+
+
 def label_summary(days: list[str]) -> dict:
     """The label feed over the same days (by arrival day): landed, silver, quarantine, reconciled."""
-    landing = landing_counts("labels", days)
-    silver = partition_counts("silver", "labels", "label_date", days)
-    quarantine = partition_counts("quarantine", "labels", "batch_id", [batch_id(d, "labels") for d in days])
+    return feed_summary(data_contract.LABELS, days)
+
+
+def feed_summary(source: data_contract.Source, days: list[str]) -> dict:
+    """A delayed feed (labels, disputes) over the same days, by the day its rows arrived: landed (counted
+    from its files), silver, quarantine, and what is unaccounted for."""
+    name, key = source.name, source.partition_key
+    landing = landing_counts(name, days)
+    silver = partition_counts("silver", name, key, days)
+    quarantine = partition_counts("quarantine", name, "batch_id", [batch_id(d, name) for d in days])
     out = {
         "landing": sum(v or 0 for v in landing.values()),
         "silver": sum(silver.values()),

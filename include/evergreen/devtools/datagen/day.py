@@ -17,6 +17,7 @@ from evergreen.contracts import data_contract
 from evergreen.devtools.datagen import fraud
 from evergreen.devtools.datagen.population import ALL_CATEGORIES, NEW_CATEGORY_INDEX, Population
 from evergreen.devtools.datagen.scenarios import (
+    DISPUTE_WAVE,
     DUPLICATE_FLOOD,
     FRAUD_PATTERN_SHIFT,
     NEW_MERCHANT_CATEGORY,
@@ -25,9 +26,9 @@ from evergreen.devtools.datagen.scenarios import (
     ScenarioWindow,
 )
 
-# Streams of (seed, day): base behaviour, labels, then one per scenario or kind of dirt.
-BASE_STREAM, LABEL_STREAM, DIRT_STREAM = 0, 1, 2
-SCENARIO_STREAM = {NEW_MERCHANT_CATEGORY: 10, NULL_BURST: 11, DUPLICATE_FLOOD: 12}
+# Streams of (seed, day): base behaviour, labels, dirt, refund disputes, then one per scenario.
+BASE_STREAM, LABEL_STREAM, DIRT_STREAM, DISPUTE_STREAM = 0, 1, 2, 3
+SCENARIO_STREAM = {NEW_MERCHANT_CATEGORY: 10, NULL_BURST: 11, DUPLICATE_FLOOD: 12, DISPUTE_WAVE: 13}
 
 # Volume by weekday (Mon..Sun), averaging 1: `rows_per_day` is the mean of a week.
 WEEKDAY_VOLUME = (0.95, 0.97, 0.98, 1.00, 1.05, 1.08, 0.97)

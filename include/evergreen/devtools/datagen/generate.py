@@ -1,4 +1,5 @@
-"""`generate`: write days of transactions, their labels and the source tables, and say what was written."""
+"""`generate`: write days of transactions, their labels and refund disputes, the source tables, and say what was
+written."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pyarrow as pa
 from evergreen.config import settings
 from evergreen.devtools.datagen import landing
 from evergreen.devtools.datagen.day import simulate_day
+from evergreen.devtools.datagen.disputes import draw_disputes
 from evergreen.devtools.datagen.population import (
     DEFAULT_CUSTOMERS,
     DEFAULT_MERCHANTS,
@@ -38,7 +40,7 @@ def generate(
     n_customers: int | None = None,
     n_merchants: int | None = None,
 ) -> dict:
-    """Generate `days` days from `start`: landing files, label feed, source tables and a manifest.
+    """Generate `days` days from `start`: landing files, label and dispute feeds, source tables and a manifest.
 
     `rows_per_day` is the mean of a week (weekends are busier). `scenarios` is `{name: start}` or a list
     of `Scenario`; a start may be a date or a day index from `start` (use dates when generating in
@@ -61,7 +63,7 @@ def generate(
         new_category_onboarded=new_category.first if new_category else None,
     )
 
-    day_entries, day_labels = [], []
+    day_entries, day_labels, day_disputes = [], [], []
     for day in event_days:
         tx = simulate_day(population, day, rows_per_day, seed, windows)
         files = landing.landing_files(tx, population, seed, windows)
@@ -69,6 +71,8 @@ def generate(
         landing.write_csv(files.tables[landing.WEB_APP_FILE], folder / landing.WEB_APP_FILE)
         landing.write_jsonl(files.tables[landing.POS_FILE], folder / landing.POS_FILE)
         day_labels.append(landing.labels(tx))
+        disputed = draw_disputes(tx, population, seed, windows)
+        day_disputes.append(landing.disputes(tx, disputed))
         day_entries.append({
             "date": day.isoformat(),
             "seed": seed,
@@ -80,9 +84,14 @@ def generate(
             "columns": files.columns,
             "scenarios": [w.name for w in windows if w.active_on(day)],
             "dirt": files.dirt,
+            # Hidden truth like `fraud`: the day's purchases that get disputed (the feed files them by the
+            # day each is raised), and how many of those rows the issuer sends twice.
+            "disputes": disputed.count,
+            "dispute_resends": int(disputed.resend.sum()),
         })  # fmt: skip
 
     label_counts = landing.write_labels(root, pa.concat_tables(day_labels), event_days)
+    dispute_counts = landing.write_by_arrival(root, landing.DISPUTE_FEED, pa.concat_tables(day_disputes), event_days)
 
     # The source DB as it stands on the last generated day.
     eng = sql.engine(db_url)
@@ -93,7 +102,7 @@ def generate(
     manifest = _merge_manifest(
         root / MANIFEST_FILE,
         days=day_entries,
-        labels=label_counts,
+        feeds={landing.LABEL_FEED: label_counts, landing.DISPUTE_FEED: dispute_counts},
         regenerated={d.isoformat() for d in event_days},
         top={
             "customers": n_cust,
@@ -106,25 +115,27 @@ def generate(
     return manifest
 
 
-def _merge_manifest(path: Path, days: list[dict], labels: dict[str, int], regenerated: set, top: dict) -> dict:
-    """The landing folder's table of contents: earlier calls' days kept, this call's days replaced."""
+def _merge_manifest(
+    path: Path, days: list[dict], feeds: dict[landing.ArrivalFeed, dict[str, int]], regenerated: set, top: dict
+) -> dict:
+    """The landing folder's table of contents: earlier calls' days kept, this call's days replaced; rows per
+    arrival file of each delayed feed (`labels`, `disputes`)."""
     old = json.loads(path.read_text()) if path.exists() else {}
     by_date = {d["date"]: d for d in old.get("days", []) if d["date"] not in regenerated}
     by_date.update({d["date"]: d for d in days})
-    label_rows = {**old.get("labels", {}), **labels}
-    # An arrival file this call emptied (re-generation with other settings) is gone from disk.
-    label_rows = {k: v for k, v in label_rows.items() if k in labels or not _within_horizon(k, regenerated)}
-    return {
-        **top,
-        "days": [by_date[k] for k in sorted(by_date)],
-        "labels": {k: label_rows[k] for k in sorted(label_rows)},
-    }
+    out = {**top, "days": [by_date[k] for k in sorted(by_date)]}
+    for feed, counts in feeds.items():
+        rows = {**old.get(feed.name, {}), **counts}
+        # An arrival file this call emptied (re-generation with other settings) is gone from disk.
+        rows = {k: v for k, v in rows.items() if k in counts or not _within_horizon(k, regenerated, feed)}
+        out[feed.name] = {k: rows[k] for k in sorted(rows)}
+    return out
 
 
-def _within_horizon(arrival: str, regenerated: set) -> bool:
+def _within_horizon(arrival: str, regenerated: set, feed: landing.ArrivalFeed) -> bool:
     first = min(date.fromisoformat(d) for d in regenerated)
     last = max(date.fromisoformat(d) for d in regenerated)
-    return first <= date.fromisoformat(arrival) <= last + timedelta(days=landing.LABEL_ARRIVAL_HORIZON_DAYS)
+    return first <= date.fromisoformat(arrival) <= last + timedelta(days=feed.horizon_days)
 
 
 def _local_path(root: str) -> Path:

@@ -1,6 +1,7 @@
 """From a day's transactions to landing files: natural dirt, bad-data scenarios, CSV and JSON Lines.
 
-Also the label feed, written by arrival date. Strings are built with Arrow compute kernels over whole
+Also the two delayed feeds, each written by arrival date: labels (chargebacks and confirmations) and refund
+disputes. Strings are built with Arrow compute kernels over whole
 columns; JSON Lines are assembled the same way because every value we write is an id, an enum, a number
 or a timestamp (nothing that needs escaping), which is ~30x faster than a general JSON encoder.
 """
@@ -21,10 +22,11 @@ import pyarrow.csv as pcsv
 
 from evergreen.contracts import data_contract
 from evergreen.devtools.datagen.day import DIRT_STREAM, POS, SCENARIO_STREAM, DayTransactions
+from evergreen.devtools.datagen.disputes import REASONS, DayDisputes
 from evergreen.devtools.datagen.population import ALL_CATEGORIES, Population
 from evergreen.devtools.datagen.scenarios import DUPLICATE_FLOOD, NULL_BURST, SCHEMA_BREAK, ScenarioWindow
 
-WEB_APP_FILE, POS_FILE, LABELS_FILE = "web_app.csv", "pos.jsonl", "labels.csv"
+WEB_APP_FILE, POS_FILE, LABELS_FILE, DISPUTES_FILE = "web_app.csv", "pos.jsonl", "labels.csv", "disputes.csv"
 
 # Natural dirt, every day: the gateway re-sends a few rows, a few amounts are garbage, devices go missing.
 RESEND_RATE, OUT_OF_RANGE_RATE, NULL_DEVICE_RATE = 0.001, 0.0005, 0.002
@@ -34,6 +36,28 @@ NULL_BURST_SHARE, DUPLICATE_FLOOD_SHARE = 0.30, 0.25
 AMOUNT_COLUMN, AMOUNT_CENTS_COLUMN = "amount", "amount_cents"
 # Labels of event day D arrive by D+10 (the longest chargeback); one spare day for safety.
 LABEL_ARRIVAL_HORIZON_DAYS = 11
+# Disputes of event day D are raised by D+14 (the dispute window); one spare day.
+DISPUTE_ARRIVAL_HORIZON_DAYS = data_contract.DISPUTE_WINDOW_DAYS + 1
+
+
+@dataclass(frozen=True)
+class ArrivalFeed:
+    """A feed filed by the day its rows arrive (`landing/<name>/<arrival day>/<file>`), for any event day."""
+
+    name: str
+    file: str
+    columns: tuple[data_contract.Column, ...]
+    time: str  # the arrival instant; files are sorted by (time, key)
+    key: str
+    horizon_days: int  # rows of event day D arrive by D + horizon_days
+
+
+LABEL_FEED = ArrivalFeed(
+    "labels", LABELS_FILE, data_contract.LABEL_COLUMNS, "label_time", "transaction_id", LABEL_ARRIVAL_HORIZON_DAYS
+)
+DISPUTE_FEED = ArrivalFeed(
+    "disputes", DISPUTES_FILE, data_contract.DISPUTE_COLUMNS, "raised_at", "dispute_id", DISPUTE_ARRIVAL_HORIZON_DAYS
+)
 
 
 @dataclass(frozen=True)
@@ -125,10 +149,33 @@ def labels(tx: DayTransactions) -> pa.Table:
     })  # fmt: skip
 
 
+def disputes(tx: DayTransactions, d: DayDisputes) -> pa.Table:
+    """One row per dispute (two for a re-sent one), with the day it is raised on (`_arrival`).
+
+    `dispute_id` is `dp-YYYYMMDD-NNNNNNN`: the purchase's day and sequence number (a purchase is disputed at
+    most once), so an id does not depend on which other purchases were disputed.
+    """
+    rows = np.flatnonzero(d.disputed)
+    rows = np.sort(np.concatenate([rows, np.flatnonzero(d.resend)]), kind="stable")
+    raised = _epoch_seconds(tx.day) + tx.second[rows] + d.delay_s[rows]
+    take = pa.array(rows)
+    return pa.table({
+        "dispute_id": _ids("dp", tx.day, len(tx)).take(take),
+        "transaction_id": transaction_ids(tx.day, len(tx)).take(take),
+        "raised_at": iso_times_epoch(raised),
+        "reason_code": _values_at(REASONS, d.reason[rows]),
+        "_arrival": pa.array(raised // 86_400 + _EPOCH_ORDINAL),
+    })  # fmt: skip
+
+
 def transaction_ids(day: date, n: int) -> pa.Array:
     """`tx-YYYYMMDD-0000001`...: unique across days, ordered by event time within a day."""
+    return _ids("tx", day, n)
+
+
+def _ids(prefix: str, day: date, n: int) -> pa.Array:
     seq = pc.cast(pa.array(np.arange(1, n + 1)), pa.string())
-    return pc.binary_join_element_wise(f"tx-{day:%Y%m%d}-", pc.utf8_lpad(seq, 7, "0"), "")
+    return pc.binary_join_element_wise(f"{prefix}-{day:%Y%m%d}-", pc.utf8_lpad(seq, 7, "0"), "")
 
 
 def event_day_of(transaction_id: pa.Array) -> pa.Array:
@@ -210,43 +257,51 @@ def jsonl_bytes(table: pa.Table) -> bytes:
     return lines.buffers()[2].to_pybytes()[offsets[0] : offsets[-1]]
 
 
-def write_labels(landing: Path, new: pa.Table, event_days: Iterable[date]) -> dict[str, int]:
-    """Merge these days' labels into the arrival-date files; returns rows per touched arrival file.
+def write_by_arrival(landing: Path, feed: ArrivalFeed, new: pa.Table, event_days: Iterable[date]) -> dict[str, int]:
+    """Merge these days' rows of a feed into its arrival-date files; returns rows per touched arrival file.
 
     Rows already there from other event days stay (an incremental run adds to the same arrival day);
-    rows from the days being (re)generated are replaced. Rows are sorted by (label_time, id), so a file
-    is the same bytes however the days were split across calls.
+    rows from the days being (re)generated are replaced. Rows are sorted by (time, key), so a file is the
+    same bytes however the days were split across calls.
     """
     event_days = sorted(event_days)
     regenerated = pa.array([f"{d:%Y%m%d}" for d in event_days])
-    root = landing / "labels"
+    root = landing / feed.name
     arrivals = {int(o) for o in pc.unique(new.column("_arrival")).to_numpy()}
     # Arrival folders a previous run of these days may have written, even if this run writes none there.
-    horizon = range(event_days[0].toordinal(), event_days[-1].toordinal() + LABEL_ARRIVAL_HORIZON_DAYS + 1)
-    arrivals |= {o for o in horizon if (root / date.fromordinal(o).isoformat() / LABELS_FILE).exists()}
+    horizon = range(event_days[0].toordinal(), event_days[-1].toordinal() + feed.horizon_days + 1)
+    arrivals |= {o for o in horizon if (root / date.fromordinal(o).isoformat() / feed.file).exists()}
 
     counts = {}
     for ordinal in sorted(arrivals):
-        path = root / date.fromordinal(ordinal).isoformat() / LABELS_FILE
+        path = root / date.fromordinal(ordinal).isoformat() / feed.file
         part = new.filter(pc.equal(new.column("_arrival"), ordinal)).drop_columns(["_arrival"])
         if path.exists():
-            old = read_labels(path)
+            old = read_feed(path, feed)
             keep = pc.invert(pc.is_in(event_day_of(old.column("transaction_id")), value_set=regenerated))
             part = pa.concat_tables([old.filter(keep), part])
         if part.num_rows == 0:
             path.unlink(missing_ok=True)
             continue
-        part = part.take(pc.sort_indices(part, [("label_time", "ascending"), ("transaction_id", "ascending")]))
+        part = part.take(pc.sort_indices(part, [(feed.time, "ascending"), (feed.key, "ascending")]))
         write_csv(part, path)
         counts[path.parent.name] = part.num_rows
     return counts
 
 
-def read_labels(path: Path) -> pa.Table:
-    names = data_contract.names(data_contract.LABEL_COLUMNS)
+def write_labels(landing: Path, new: pa.Table, event_days: Iterable[date]) -> dict[str, int]:
+    return write_by_arrival(landing, LABEL_FEED, new, event_days)
+
+
+def read_feed(path: Path, feed: ArrivalFeed) -> pa.Table:
+    names = data_contract.names(feed.columns)
     return pcsv.read_csv(
         path, convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
     ).select(names)
+
+
+def read_labels(path: Path) -> pa.Table:
+    return read_feed(path, LABEL_FEED)
 
 
 def _atomic(path: Path, write) -> None:

@@ -70,6 +70,10 @@ MERCHANT_CATEGORY_WEIGHTS = {
 
 # Streams of the seed: one per independent part, so resizing one part never reshuffles another.
 _CUSTOMER_STREAM, _MERCHANT_STREAM, _NEW_CATEGORY_MERCHANT_STREAM = 101, 102, 103
+# Drawn after the others existed: its own stream, so adding it moved no earlier draw.
+_MERCHANT_DISPUTE_STREAM = 104
+# Spread of the merchants' hidden dispute propensity (log-odds): sloppy shipping, vague listings.
+MERCHANT_DISPUTE_SD = 0.5
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,7 @@ class Merchants:
     onboarded_day: np.ndarray  # date ordinal
     popularity: np.ndarray  # relative share of its category's volume
     risk: np.ndarray  # hidden, 0..1: weak checkout, resold goods
+    dispute_propensity: np.ndarray  # hidden log-odds of a refund dispute (evergreen.devtools.datagen.disputes)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -156,7 +161,12 @@ def build_merchants(seed: int, n: int) -> Merchants:
     bad = rng.random(n) < 0.03
     risk[bad] = rng.uniform(0.4, 0.8, int(bad.sum()))
     ids = np.array([f"m-{i:06d}" for i in range(1, n + 1)], dtype=object)
-    return Merchants(ids, category, country, onboarded, popularity, risk)
+    return Merchants(ids, category, country, onboarded, popularity, risk, _dispute_propensity(seed, n, first_id=1))
+
+
+def _dispute_propensity(seed: int, n: int, first_id: int) -> np.ndarray:
+    # Keyed by the first merchant number, so the scenario's merchants draw other values than the base ones.
+    return np.random.default_rng([seed, _MERCHANT_DISPUTE_STREAM, first_id, n]).normal(0.0, MERCHANT_DISPUTE_SD, n)
 
 
 def new_category_merchants(seed: int, first_id: int, onboarded: date, n_base: int) -> Merchants:
@@ -173,6 +183,7 @@ def new_category_merchants(seed: int, first_id: int, onboarded: date, n_base: in
         onboarded_day=np.full(n, onboarded.toordinal()),
         popularity=rng.pareto(1.3, n) + 1.0,
         risk=rng.beta(3.0, 12.0, n),  # a young, thinly vetted category: riskier than the average shop
+        dispute_propensity=_dispute_propensity(seed, n, first_id=first_id),
     )
 
 
@@ -190,7 +201,7 @@ def build_population(
 
 
 def _fields(m: Merchants) -> tuple[np.ndarray, ...]:
-    return (m.ids, m.category, m.country, m.onboarded_day, m.popularity, m.risk)
+    return (m.ids, m.category, m.country, m.onboarded_day, m.popularity, m.risk, m.dispute_propensity)
 
 
 def customer_rows(customers: Customers, as_of: date) -> list[dict]:

@@ -15,6 +15,7 @@ DRIFT, BAD_DATA = "drift", "bad_data"
 PRICE_INFLATION = "price_inflation"
 NEW_MERCHANT_CATEGORY = "new_merchant_category"
 FRAUD_PATTERN_SHIFT = "fraud_pattern_shift"
+DISPUTE_WAVE = "dispute_wave"
 NULL_BURST = "null_burst"
 SCHEMA_BREAK = "schema_break"
 DUPLICATE_FLOOD = "duplicate_flood"
@@ -24,6 +25,8 @@ SCENARIOS: dict[str, str] = {
     NEW_MERCHANT_CATEGORY: "drift: merchants in a new category (crypto_vouchers) onboard and take ~15% of volume",
     FRAUD_PATTERN_SHIFT: "drift (concept): fraud turns into daytime account takeover in everyday categories; "
     "the old signals weaken",
+    DISPUTE_WAVE: "drift (concept): long-established electronics and fashion merchants with delivery trouble get "
+    "~4x the refund disputes (not_received) on shipped orders; fraud is unchanged",
     NULL_BURST: "bad data: ~30% of the day's rows lose customer_id and amount",
     SCHEMA_BREAK: "bad data: the day's files rename amount to amount_cents, holding integer cents",
     DUPLICATE_FLOOD: "bad data: ~25% of the day's rows are re-sent as exact duplicates",
@@ -32,6 +35,7 @@ SCENARIO_KIND: dict[str, str] = {
     PRICE_INFLATION: DRIFT,
     NEW_MERCHANT_CATEGORY: DRIFT,
     FRAUD_PATTERN_SHIFT: DRIFT,
+    DISPUTE_WAVE: DRIFT,
     NULL_BURST: BAD_DATA,
     SCHEMA_BREAK: BAD_DATA,
     DUPLICATE_FLOOD: BAD_DATA,

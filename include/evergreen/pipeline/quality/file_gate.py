@@ -6,7 +6,8 @@ A file is refused whole, with a one-line reason that names it, when
   holds a NUL byte, or a line longer than the source allows (`evergreen.storage.landing_scan`);
 * its header (CSV) or keys (JSON Lines) do not name exactly the contract's columns: missing, unexpected,
   duplicated or empty names, or another delimiter than the source's;
-* it holds no rows (a header alone);
+* it holds no rows (a header alone), unless the feed is sparse (`Source.sparse`: a header alone is "nothing
+  today");
 * its values break the contract in bulk: a key (or not-null) column null or not of its type, lines that do
   not parse, coded values outside their allowed list, in more than the settings' tolerance of its rows.
   One bad row is clean's business (quarantined with its own reason); a burst of them is a broken file.
@@ -106,7 +107,7 @@ def check_header(verdict: FileVerdict, header: str | None, source: data_contract
     if problem:
         verdict.refuse(problem)
         return None
-    if verdict.rows == 0:
+    if verdict.rows == 0 and not source.sparse:
         verdict.refuse("header only, no rows")
         return None
     return names
@@ -182,7 +183,7 @@ def check_content(staged: DataFrame, verdicts: list[FileVerdict], source: data_c
             v.refuse(f"{v.rows} rows in the file but {got['rows']} read from it (a line break inside a quoted value?)")
             continue
         v.parsed = True
-        problems = _content_problems(got, contract, s)
+        problems = _content_problems(got, contract, s) if got["rows"] else []  # a sparse feed's header alone
         if problems:
             v.refuse("; ".join(problems))
 

@@ -13,6 +13,8 @@ rule it breaks, in the order below). Null policy:
   re-landed in its own day's drop, never smeared into this one);
 - among the rows left, duplicate `transaction_id`s: the first by (event_time, every other column) is kept,
   the rest -> `duplicate_transaction_id`.
+
+Labels and refund disputes (their own feeds) have rules of their own below: `clean_labels`, `clean_disputes`.
 """
 
 from __future__ import annotations
@@ -71,25 +73,29 @@ def _rules(contract: tuple[data_contract.Column, ...]) -> list[tuple[F.Column, F
     return rules
 
 
+def first_reason(rules: list[tuple[F.Column, F.Column | str]]) -> F.Column:
+    """The reason of the first rule a row breaks (null: it breaks none)."""
+    reason = F.lit(None).cast("string")
+    for condition, name in reversed(rules):
+        reason = F.when(condition, F.lit(name) if isinstance(name, str) else name).otherwise(reason)
+    return reason
+
+
+def mark_duplicates(checked: DataFrame, key: str, order: list[F.Column], reason: str) -> DataFrame:
+    """Among the rows that broke no rule, the first per `key` by `order` stays; the others get `reason`. Rows
+    that broke no rule sort first (a valid copy never loses to a rejected one); `order` should name every
+    column, so a re-run keeps the same row."""
+    rank = F.row_number().over(Window.partitionBy(key).orderBy(F.col(REASON).isNull().desc(), *order))
+    return checked.withColumn(
+        REASON, F.when(F.col(REASON).isNull() & (rank > 1), F.lit(reason)).otherwise(F.col(REASON))
+    )
+
+
 def clean_transactions(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Split one batch of bronze transactions into (silver rows, rejected rows with `_quarantine_reason`)."""
-    reason = F.lit(None).cast("string")
-    for condition, name in reversed(_rules(data_contract.TRANSACTION_COLUMNS)):
-        reason = F.when(condition, F.lit(name) if isinstance(name, str) else name).otherwise(reason)
-    checked = with_raw(bronze).withColumn(REASON, reason)
-
-    # Deterministic pick among duplicates: rows that broke no rule first (a valid copy never loses to a
-    # rejected one), then by every business column, so a re-run keeps the same row.
-    order = [
-        F.col(REASON).isNull().desc(),
-        F.col("event_time").asc_nulls_last(),
-        *[F.col(c).asc_nulls_last() for c in SILVER_COLUMNS],
-    ]
-    rank = F.row_number().over(Window.partitionBy("transaction_id").orderBy(*order))
-    checked = checked.withColumn(
-        REASON,
-        F.when(F.col(REASON).isNull() & (rank > 1), F.lit("duplicate_transaction_id")).otherwise(F.col(REASON)),
-    )
+    checked = with_raw(bronze).withColumn(REASON, first_reason(_rules(data_contract.TRANSACTION_COLUMNS)))
+    order = [F.col("event_time").asc_nulls_last(), *[F.col(c).asc_nulls_last() for c in SILVER_COLUMNS]]
+    checked = mark_duplicates(checked, "transaction_id", order, "duplicate_transaction_id")
 
     silver = checked.filter(F.col(REASON).isNull()).select(
         *[F.coalesce(F.col(c), F.lit(UNKNOWN)).alias(c) if c in FILLED else F.col(c) for c in SILVER_COLUMNS]
@@ -100,12 +106,9 @@ def clean_transactions(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
 
 def clean_labels(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
     """Labels: keys must be present and is_fraud 0/1; a transaction labelled twice keeps its latest label."""
-    reason = F.lit(None).cast("string")
     rules = _row_rules(data_contract.LABEL_COLUMNS)
     rules.append((~F.col("is_fraud").isin(0, 1), "is_fraud_not_0_or_1"))
-    for condition, name in reversed(rules):
-        reason = F.when(condition, F.lit(name) if isinstance(name, str) else name).otherwise(reason)
-    checked = with_raw(bronze).withColumn(REASON, reason)
+    checked = with_raw(bronze).withColumn(REASON, first_reason(rules))
     rank = F.row_number().over(
         Window.partitionBy("transaction_id").orderBy(F.col("label_time").desc(), F.col("is_fraud").desc())
     )
@@ -120,3 +123,30 @@ def clean_labels(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
         "label_date",
     ]
     return checked.filter(F.col(REASON).isNull()).select(*keep), checked.filter(F.col(REASON).isNotNull())
+
+
+DISPUTE_SILVER_COLUMNS = [
+    *data_contract.names(data_contract.DISPUTE_COLUMNS),
+    data_contract.SOURCE_FILE,
+    data_contract.BATCH_ID,
+    data_contract.DISPUTES.partition_key,
+]
+
+
+def clean_disputes(bronze: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """Refund disputes of one raise day: malformed lines, values not of their type, null keys and reasons, a
+    reason outside the contract's list (`unknown_reason_code`), a dispute raised after the day its file was
+    delivered (`raised_at_after_batch_day`: it cannot have been known yet), then the same `dispute_id` twice
+    (`duplicate_dispute_id`: an exact re-send, or a conflicting copy; the earliest by `raised_at`, then by
+    every column, is kept). A dispute raised before its delivery day is fine: the issuer sent it late."""
+    day = data_contract.DISPUTES.partition_key
+    reasons = data_contract.column(data_contract.DISPUTE_COLUMNS, "reason_code").allowed
+    rules = _row_rules(data_contract.DISPUTE_COLUMNS)
+    rules.append((~F.col("reason_code").isin(*reasons), "unknown_reason_code"))
+    rules.append((F.to_date("raised_at") > F.col(day), "raised_at_after_batch_day"))
+    checked = with_raw(bronze).withColumn(REASON, first_reason(rules))
+    order = [F.col("raised_at").asc_nulls_last(), *[F.col(c).asc_nulls_last() for c in DISPUTE_SILVER_COLUMNS]]
+    checked = mark_duplicates(checked, "dispute_id", order, "duplicate_dispute_id")
+    return checked.filter(F.col(REASON).isNull()).select(*DISPUTE_SILVER_COLUMNS), checked.filter(
+        F.col(REASON).isNotNull()
+    )

@@ -18,11 +18,13 @@ REASON = data_contract.QUARANTINE_REASON
 LANDING_FILE, RAW_CONTRACT, CLEAN, CLEAN_QUALITY = "landing_file", "raw_contract", "clean", "clean_quality"
 INGEST_STAGES = (LANDING_FILE, RAW_CONTRACT)
 COLUMNS = ("stage", "reason", "record_key", "record", "batch_id")
+# A feed's day column is the batch's, not the record's: left out of `record`.
+_PARTITION_COLUMNS = tuple(s.partition_key for s in data_contract.SOURCES.values())
 
 
 def to_quarantine(df: DataFrame, *, stage: str, reason: str | None = None) -> DataFrame:
     """Rows -> quarantine records. `reason` overrides a per-row `_quarantine_reason` column."""
-    payload = [c for c in df.columns if c not in (REASON, "event_date", "label_date")]
+    payload = [c for c in df.columns if c not in (REASON, *_PARTITION_COLUMNS)]
     reason_col = F.lit(reason) if reason is not None else F.col(REASON)
     key = F.col("transaction_id") if "transaction_id" in df.columns else F.lit(None).cast("string")
     return df.select(

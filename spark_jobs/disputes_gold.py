@@ -1,0 +1,11 @@
+"""spark-submit shortcut from a checkout: `spark-submit spark_jobs/disputes_gold.py --date 2026-01-03`.
+
+DAGs submit the packaged application instead (`evergreen.pipeline.jobs`), which needs no checkout.
+"""
+
+import sys
+
+from evergreen.pipeline.jobs import run_step
+
+if __name__ == "__main__":
+    sys.exit(run_step("disputes_gold", sys.argv[1:]))
