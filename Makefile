@@ -39,7 +39,7 @@ airflow-db: $(STAMP)
 db-upgrade: $(STAMP)  ## the project's own DB (promotions, drift reports, event ledger) to the code's migrations
 	$(ENV) python -m evergreen.cli db upgrade
 
-demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka event, a retraining by Airflow (~15 min)
+demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka event, retrainings by Airflow (~50 min on 2 cores)
 	$(ENV) python -m evergreen.cli demo
 
 test: setup  ## the whole suite but the 8-day replay: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)
