@@ -248,16 +248,15 @@ def recent_outcomes(spec: ModelSpec, days: Iterable[str], lake_root: str | None 
     present = [d for d in days if _data_files(fs, f"{base}/{PARTITION_KEY}={d}")]
     columns = [PARTITION_KEY, key, "score", label, label_time]
     if not present or preds.num_rows == 0:
-        return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES.get(c, "object")) for c in columns})
+        # The spec's label and label time, whatever they are called (is_fraud, is_disputed, ...).
+        dtypes = {"score": "float64", label: "Int32", label_time: "datetime64[ns]"}
+        return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "object")) for c in columns})
     gold = _dataset(fs, base, present)
     arrived = ds.field(label).is_valid() & ds.field(label_time).is_valid()
     labels = gold.to_table(columns=[PARTITION_KEY, key, label, label_time], filter=arrived)
     joined = preds.join(labels, keys=[PARTITION_KEY, key], join_type="inner")
     joined = joined.select(columns).sort_by([(PARTITION_KEY, "ascending"), (key, "ascending")])
     return joined.to_pandas()
-
-
-_EMPTY_DTYPES = {"score": "float64", "is_fraud": "Int32", "label_time": "datetime64[ns]"}
 
 
 # ---- internals ---------------------------------------------------------------------------------------------
