@@ -356,7 +356,8 @@ def test_stale_lists_only_events_pending_longer_than_the_bound(events_env):
     t0 = dt.datetime.now(dt.UTC)
     lost, fresh = _event("2026-01-20"), _event("2026-01-21")
     assert ledger.record(lost, now=t0 - dt.timedelta(minutes=20)) == ledger.ARMED
-    assert ledger.record(fresh, now=t0 - dt.timedelta(minutes=1)) == ledger.QUEUED
+    # (a re-arm bound longer than the 19 minutes between them: it queues behind the armed one)
+    assert ledger.record(fresh, now=t0 - dt.timedelta(minutes=1), rearm_after_s=3600) == ledger.QUEUED
     assert ledger.stale(600, now=t0) == {MODEL: [lost.event_id]}
     assert ledger.stale(30, now=t0) == {MODEL: [lost.event_id, fresh.event_id]}
     ledger.claim(MODEL, "sweep-run", "2026-01-21")
