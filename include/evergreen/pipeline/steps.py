@@ -526,7 +526,9 @@ def disputes_gold_day(
 
 
 def backfill(spark: SparkSession, days: list[str], *, cfg: Settings | None = None) -> dict[str, dict]:
-    """Many days in one session: ingest and clean each (gates included), then gold for all in one pass.
+    """Many days in one session: ingest and clean each (gates included), then gold for all in one pass, then
+    the refund-dispute feed raised over the same days into gold/disputes (what ingest_disputes does after
+    each day's gold/features: without it the dispute model would see every history purchase undisputed).
 
     Gold is identical to running `features_day` day by day at the end (each row's features only look
     backwards, and labels are attached as known now), at one window computation instead of one per day.
@@ -544,4 +546,8 @@ def backfill(spark: SparkSession, days: list[str], *, cfg: Settings | None = Non
         report = features_day(spark, passed[-1], cfg=cfg, since=passed[0])
         for day in passed:
             out[day]["features"] = {**report, "gold_rows_today": report["gold_partitions"].get(day, 0)}
+        raised = disputes_day(spark, passed[-1], cfg=cfg, since=passed[0])["days"]
+        gold = disputes_gold_day(spark, passed[-1], cfg=cfg, since=passed[0])
+        for day in passed:
+            out[day]["disputes"] = {"raised": raised.get(day), "gold_rows": gold["gold_partitions"].get(day, 0)}
     return out
