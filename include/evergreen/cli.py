@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -248,6 +249,9 @@ def cmd_db_current(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # MLflow logs to the console at INFO by itself ("Creating initial MLflow database tables..." on a first
+    # call): people see our progress and results; its warnings still show.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     parser = argparse.ArgumentParser(
         prog="evergreen", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -11,7 +11,9 @@ logic is covered by tests/unit/test_policy.py); every other threshold is the fil
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -396,3 +398,18 @@ def test_train_challenge_promote_against_mlflow_server_on_postgresql(
     }
     assert audit.engine().dialect.name == "postgresql"
     assert [r["decision"] for r in audit.history(name)] == ["rollback", "promote", "promote"]
+
+
+def test_the_cli_on_a_new_store_prints_results_not_mlflow_logs(tmp_path):
+    """A first call creates MLflow's tables; MLflow would say so at INFO on the console ("Creating initial
+    MLflow database tables..."): people see the answer, library logs stay out."""
+    env = {**os.environ, "EVERGREEN_HOME": str(tmp_path)}
+    for key in ("EVERGREEN_MLFLOW_TRACKING_URI", "MLFLOW_LOGGING_LEVEL"):
+        env.pop(key, None)
+    out = subprocess.run(
+        [sys.executable, "-m", "evergreen.cli", "champion", "--model", "fraud"],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert (tmp_path / "mlflow.db").exists()  # the store was created by this call
+    lines = (out.stdout + out.stderr).splitlines()
+    assert lines == ["fraud: no champion: model 'fraud' has no champion yet"], lines
