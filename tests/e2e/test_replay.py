@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from tests.e2e.local_stack import stack_at
+from tests.e2e.specs import narrowed, write_spec
 
 HISTORY_START = dt.date(2026, 1, 1)
 HISTORY_DAYS = 14
@@ -50,17 +51,13 @@ def _specs() -> Path:
     spec_file = folder / "specs" / "fraud.yaml"
     spec = yaml.safe_load(spec_file.read_text())
     spec["policy"]["min_pr_auc"] = 0.0  # 3,000 rows a day: the subject is the loop, not the model's quality
-    # Recall on ~40 known frauds a day is noise at this size (a 40% fall happens by chance).
-    spec["drift"]["performance"]["min_positives"] = 1_000_000
     # The subject is the event path (one episode -> one event -> one retrain), so the rule watches only what
     # the scenario moves. At 3,000 rows a day, champions retrained daily on gold breached on their own
     # (country_mismatch 0.15-0.32, in-sample score distribution) before the scenario began, and each new
     # version opened its own episode; which day fires at full size is tests/integration/test_monitoring.py's.
-    watched = {"category"}  # new_merchant_category: ~15% of volume in a new category (Hellinger ~0.28)
-    names = [*spec["features"]["numeric"], *spec["features"]["categorical"]]
-    spec["drift"]["exclude"] = sorted(set(names) - watched)
-    spec["drift"]["prediction_threshold"] = 1.01  # Hellinger is at most 1: prediction drift never breaches
-    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    # Recall on ~40 known frauds a day is noise at this size (a 40% fall happens by chance): not watched.
+    # new_merchant_category: ~15% of volume in a new category (Hellinger ~0.28).
+    write_spec(folder / "specs", narrowed(spec, watch={"category"}))
     return folder / "specs"
 
 
