@@ -9,6 +9,8 @@ under the working directory). Each default is a setting, not a code path: point 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
@@ -123,3 +125,20 @@ def reload() -> Settings:
     """Forget the cached settings (tests change the environment between cases)."""
     settings.cache_clear()
     return settings()
+
+
+@contextmanager
+def overridden(env: Mapping[str, str]) -> Iterator[Settings]:
+    """The settings with `env` set in the process environment; the environment as it was afterwards (a test,
+    a benchmark or a tool pointing this process at another home or stack for a while)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield reload()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        reload()
