@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from evergreen.devtools.replay import xcom
-from tests.e2e.local_stack import stack_at
-from tests.e2e.test_replay import _airflow
+from tests.e2e.local_stack import airflow_of, stack_at
 
 DAYS = ["2026-01-01", "2026-01-02"]
 
@@ -50,7 +49,7 @@ def landed():
 
 def test_airflow_backfill_of_ingest_daily_runs_each_day_and_is_idempotent(landed):
     stack, env = landed
-    airflow = _airflow(env)
+    airflow = airflow_of(env)
     days = DAYS
 
     def backfill() -> subprocess.CompletedProcess:

@@ -8,7 +8,6 @@ small synthetic lake: the subject here is the event path, not the model.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import uuid
 import pytest
 
 from evergreen import config
+from tests.e2e.local_stack import drift_event
 from tests.paths import DAGS_DIR
 
 AS_OF = "2026-03-10"
@@ -49,45 +49,25 @@ def loop(kafka_broker, tmp_path_factory):
         "EVERGREEN_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
         "AIRFLOW_CONN_KAFKA_DRIFT": kafka_connection(kafka_broker.bootstrap, group),
     }
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    s = config.reload()
-    ensure_topics(kafka_broker.bootstrap)
-
-    stack = AirflowStack(home=root / "airflow", dags_folder=dags, env=env)
-    try:
-        stack.start(wait_for_dags=("retrain",))
-        stack.wait_until(stack.watchers_ready, 120, "the drift watcher to run in the triggerer")
-        # Unpausing runs the cron's latest tick (today 03:00, the daily safety net), which covers every model:
-        # let it find no gold and skip, so no model here has trained (and so no cooldown holds) before a test.
-        for run in stack.runs("retrain"):
-            wait_finished(stack, "retrain", run["run_id"], 300)
-        write_gold(
-            synthetic_gold("2026-02-01", days=38, rows_per_day=300, seed=3, built_as_of=AS_OF),
-            s.layer("gold", "features"),
-        )
-        yield {"stack": stack, "broker": kafka_broker}
-    finally:
-        stack.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        config.reload()
+    with config.overridden(env) as s:
+        ensure_topics(kafka_broker.bootstrap)
+        with AirflowStack(home=root / "airflow", dags_folder=dags, env=env) as stack:
+            stack.start(wait_for_dags=("retrain",))
+            stack.wait_until(stack.watchers_ready, 120, "the drift watcher to run in the triggerer")
+            # Unpausing runs the cron's latest tick (today 03:00, the daily safety net), which covers every
+            # model: let it find no gold and skip, so no model here has trained (and so no cooldown holds)
+            # before a test.
+            for run in stack.runs("retrain"):
+                wait_finished(stack, "retrain", run["run_id"], 300)
+            write_gold(
+                synthetic_gold("2026-02-01", days=38, rows_per_day=300, seed=3, built_as_of=AS_OF),
+                s.layer("gold", "features"),
+            )
+            yield {"stack": stack, "broker": kafka_broker}
 
 
 def _event(model: str, window: str = AS_OF):
-    from evergreen.contracts.drift_event import DriftDetected
-
-    return DriftDetected(
-        model=model,
-        model_version="1",
-        window=window,
-        drifted_features={"amount": 0.31},
-        rule="2 of the last 3 windows breach and the latest does",
-        detected_at=dt.datetime.now(dt.UTC),
-    )
+    return drift_event(model, window)
 
 
 def _publish(loop, events) -> list[float]:

@@ -16,17 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.e2e.local_stack import stack_at
+from tests.e2e.local_stack import airflow_of, retrain_by_hand, stack_with_history, wait_quiet
 from tests.e2e.specs import narrowed, write_spec
 
 HISTORY_START = dt.date(2026, 1, 1)
@@ -61,69 +57,10 @@ def _specs() -> Path:
     return folder / "specs"
 
 
-HISTORY = f"""
-import datetime as dt, json
-from evergreen.devtools.datagen import generate
-from evergreen.devtools.dag_runs import backfill_days
-from pathlib import Path
-import os
-generate(dt.date.fromisoformat({HISTORY_START.isoformat()!r}), days={HISTORY_DAYS}, rows_per_day={ROWS}, seed=11)
-days = [(dt.date.fromisoformat({HISTORY_START.isoformat()!r}) + dt.timedelta(days=i)).isoformat()
-        for i in range({HISTORY_DAYS})]
-out = backfill_days(days, Path(os.environ["EVERGREEN_HOME"]) / "logs")
-print(json.dumps({{d: r["state"] for d, r in out.items()}}))
-"""
-
-
 @pytest.fixture(scope="module")
 def loop():
-    specs = _specs()
-    try:
-        with stack_at(EVERGREEN_SPECS_DIRS=str(specs)) as stack:
-            yield from _with_history(stack)
-    finally:
-        shutil.rmtree(specs.parent, ignore_errors=True)
-
-
-def _with_history(stack):
-    """Up, then 14 days of history backfilled in one Spark session into the stack's lake."""
-    stack.cli("up")
-    env = {**stack.env, **{k: v for k, v in stack.state()["env"].items() if k.startswith("EVERGREEN_")}}
-    out = subprocess.run(
-        [sys.executable, "-c", HISTORY], env=env, capture_output=True, text=True, timeout=1800, check=False
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert set(json.loads(out.stdout.splitlines()[-1]).values()) == {"success"}
-    yield stack, env
-
-
-def _airflow(env):
-    """The running stack's Airflow, seen from this process (REST with a token, metadata queries)."""
-    from evergreen.devtools.stack import LocalStack, StackSettings
-
-    saved = dict(os.environ)
-    os.environ.update(env)
-    try:
-        return LocalStack(StackSettings()).airflow()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-def _quiet(airflow, dag_ids, settle_s=45, timeout=1800):
-    """Until no run of `dag_ids` is queued or running for `settle_s` seconds."""
-    deadline = time.monotonic() + timeout
-    calm_since = None
-    while time.monotonic() < deadline:
-        busy = [r for d in dag_ids for r in airflow.runs(d) if r["state"] in ("queued", "running")]
-        if busy:
-            calm_since = None
-        elif calm_since is None:
-            calm_since = time.monotonic()
-        elif time.monotonic() - calm_since >= settle_s:
-            return
-        time.sleep(3)
-    raise AssertionError(f"runs still active after {timeout} s: {busy}")
+    with stack_with_history(_specs(), HISTORY_START.isoformat(), HISTORY_DAYS, ROWS) as (stack, env):
+        yield stack, env
 
 
 def _watched_days(airflow, run_id):
@@ -141,17 +78,12 @@ def _fired_before(by_day: dict, day: str, version: str) -> bool:
 
 def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
     stack, env = loop
-    airflow = _airflow(env)
+    airflow = airflow_of(env)
 
     # A first champion, trained by the stack (a person's manual run, through the API).
     last_history = (REPLAY_START - dt.timedelta(days=1)).isoformat()
-    run = airflow.api(
-        "POST", "/api/v2/dags/retrain/dagRuns", {"logical_date": None, "conf": {"as_of": last_history}}, token=""
-    )
-    from evergreen.devtools.replay import wait_run
-
-    first = wait_run(airflow, "retrain", run["dag_run_id"], 1200)
-    assert first["state"] == "success", airflow.task_states("retrain", run["dag_run_id"])
+    first_run, first = retrain_by_hand(airflow, {"as_of": last_history}, 1200)
+    assert first["state"] == "success", airflow.task_states("retrain", first_run)
 
     out = stack.cli(
         "replay",
@@ -168,7 +100,7 @@ def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
     replayed = json.loads(out.stdout.splitlines()[-1])
     assert replayed["ok"], replayed
     assert sorted(replayed["days"]) == DAYS
-    _quiet(airflow, ("ingest_daily", "ingest_disputes", "score_and_watch", "retrain"))
+    wait_quiet(airflow, ("ingest_daily", "ingest_disputes", "score_and_watch", "retrain"))
 
     # One ingest_daily run per day (started through the API), each a success.
     ingest = {r["run_id"]: r for r in airflow.runs("ingest_daily") if r["run_id"].startswith("replay__")}
@@ -219,6 +151,6 @@ def test_replayed_days_run_through_assets_kafka_and_the_scheduler(loop):
     )
     assert len(drift_runs) == len(newly) == 1, (drift_runs, newly, reports)
     assert drift_runs[0]["run_type"] == "asset_triggered"
-    retrains = [r for r in airflow.runs("retrain") if r["run_id"] != run["dag_run_id"]]
+    retrains = [r for r in airflow.runs("retrain") if r["run_id"] != first_run]
     assert {r["run_type"] for r in retrains} <= {"asset_triggered", "scheduled"}
     assert {r["state"] for r in retrains} == {"success"}, [(r["run_id"], r["state"]) for r in retrains]
