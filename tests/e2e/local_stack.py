@@ -182,11 +182,13 @@ def up_with_history(stack: Stack, start: str, days: int, rows_per_day: int, seed
 
 
 @contextmanager
-def stack_with_history(specs: Path, start: str, days: int, rows_per_day: int) -> Iterator[tuple[Stack, dict]]:
+def stack_with_history(
+    specs: Path, start: str, days: int, rows_per_day: int, seed: int = 11
+) -> Iterator[tuple[Stack, dict]]:
     """A stack on the spec copies in `specs` (a folder in a temporary one, removed afterwards) with history
     landed (up_with_history): (stack, its environment)."""
     try:
         with stack_at(EVERGREEN_SPECS_DIRS=str(specs)) as stack:
-            yield stack, up_with_history(stack, start, days, rows_per_day)
+            yield stack, up_with_history(stack, start, days, rows_per_day, seed)
     finally:
         shutil.rmtree(specs.parent, ignore_errors=True)

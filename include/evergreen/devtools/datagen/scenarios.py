@@ -26,7 +26,7 @@ SCENARIOS: dict[str, str] = {
     FRAUD_PATTERN_SHIFT: "drift (concept): fraud turns into daytime account takeover in everyday categories; "
     "the old signals weaken",
     DISPUTE_WAVE: "drift (concept): long-established electronics and fashion merchants with delivery trouble get "
-    "~4x the refund disputes (not_received) on shipped orders; fraud is unchanged",
+    "~5x the refund disputes (not_received, raised 2-4 days later) on shipped orders; fraud is unchanged",
     NULL_BURST: "bad data: ~30% of the day's rows lose customer_id and amount",
     SCHEMA_BREAK: "bad data: the day's files rename amount to amount_cents, holding integer cents",
     DUPLICATE_FLOOD: "bad data: ~25% of the day's rows are re-sent as exact duplicates",
