@@ -76,6 +76,12 @@ kafka-up: kafka-jars  ## start the project's Kafka broker (127.0.0.1:9092) and i
 kafka-down:  ## stop it
 	bash scripts/kafka.sh stop
 
+spark-cluster-up: $(STAMP)  ## start a Spark standalone master + worker on 127.0.0.1:7077 (scripts/spark-cluster.sh)
+	$(ENV) bash scripts/spark-cluster.sh start
+
+spark-cluster-down:  ## stop it
+	bash scripts/spark-cluster.sh stop
+
 bench: setup  ## benchmarks (minutes; not part of the tests)
 	$(ENV) python bench/pipeline_vs_pandas.py
 

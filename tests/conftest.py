@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-# Fixtures that start real services, one module each: a Kafka broker per session, PostgreSQL and MLflow server.
-pytest_plugins = ["tests.plugins.kafka_broker", "tests.plugins.postgres"]
+# Fixtures that start real services, one module each: a Kafka broker per session, PostgreSQL and MLflow server,
+# a Spark standalone cluster.
+pytest_plugins = ["tests.plugins.kafka_broker", "tests.plugins.postgres", "tests.plugins.spark_cluster"]
 
 
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="evergreen-tests-"))
@@ -73,6 +74,7 @@ def airflow_db(run_dir):
 FOLDER_MARKS = {"unit": "unit", "dags": "dags", "integration": "integration", "e2e": "e2e", "plugin": "plugin"}
 FIXTURE_MARKS = {
     "spark": "spark",
+    "spark_cluster": "spark",
     "kafka_broker": "kafka",
     "postgres_server": "postgres",
     "mlflow_pg_server": "postgres",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 import pytest
@@ -70,3 +71,40 @@ def test_a_broken_day_stops_at_the_raw_gate_and_touches_no_gold(ingest_dag):
     assert "clean" not in gates
     for name in ("web_app.csv", "pos.jsonl"):
         assert f"{name}: column amount missing, amount_cents unexpected" in gates["ingest"]["reason"]
+
+
+def _gold_table(day):
+    import pyarrow.dataset as ds
+
+    path = f"{config.settings().layer('gold', 'features')}/event_date={day}"
+    return ds.dataset(path, format="parquet").to_table().sort_by("transaction_id")
+
+
+def test_a_day_on_a_standalone_cluster_lands_the_same_gold_as_local(ingest_dag, spark_cluster, tmp_path, monkeypatch):
+    """`spark_default` pointed at a standalone master (as EVERGREEN_SPARK_MASTER does through scripts/env.sh):
+    every step runs as an application of that cluster, with its executors in their own JVMs and Pythons, and
+    gold is the rows `local[*]` wrote for the same landed files."""
+    if GOOD not in partition_counts("gold", "features", "event_date", [GOOD]):
+        assert str(_run(ingest_dag, GOOD)[0].state) == "success"
+    local = _gold_table(GOOD)
+
+    monkeypatch.setenv("EVERGREEN_HOME", str(tmp_path / "cluster-home"))
+    config.reload()
+    generate(dt.date(2026, 2, 1), days=1, rows_per_day=2000, seed=5)  # the same landed files as the module's
+    # Only the connection names the cluster: the jobs must take spark-submit's --master, not a setting.
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": spark_cluster.url}))
+    monkeypatch.delenv("EVERGREEN_SPARK_MASTER", raising=False)
+    before = {a["id"] for a in spark_cluster.applications()}
+    try:
+        run, states = _run(ingest_dag, GOOD)
+        assert str(run.state) == "success", states
+        on_cluster = [a for a in spark_cluster.applications() if a["id"] not in before]
+        steps = ("clean", "features", "ingest")
+        assert sorted(a["name"] for a in on_cluster) == [f"evergreen-{s}-{GOOD}" for s in steps]
+        assert {a["state"] for a in on_cluster} == {"FINISHED"}
+        clustered = _gold_table(GOOD)
+    finally:
+        monkeypatch.undo()
+        config.reload()
+    assert clustered.num_rows == local.num_rows > 1900
+    assert clustered.select(sorted(local.column_names)).equals(local.select(sorted(local.column_names)))
