@@ -204,3 +204,41 @@ def test_no_mount_or_copy_of_a_sql_folder():
     assert not (REPO / "sql").exists()
     assert "sql/" not in (REPO / "docker" / "airflow.Dockerfile").read_text()
     assert "./sql:" not in COMPOSE.read_text()
+
+
+def test_every_copy_source_of_the_images_exists():
+    """`docker build` fails on a missing COPY source; here there is no engine to find out, so check the paths."""
+    for dockerfile in sorted((REPO / "docker").glob("*.Dockerfile")):
+        for line in dockerfile.read_text().splitlines():
+            words = line.split()
+            if not words or words[0] != "COPY":
+                continue
+            sources = [w for w in words[1:-1] if not w.startswith("--")]
+            assert sources, f"{dockerfile.name}: COPY without a source: {line}"
+            for source in sources:
+                assert (REPO / source).exists(), f"{dockerfile.name}: COPY source {source} is not in the repository"
+
+
+def test_the_daily_steps_run_on_the_compose_cluster(compose, airflow_env):
+    """The compose stack runs Spark as the laptop's scripts/spark-cluster.sh does (standalone master and worker
+    from the pyspark package's spark-class), on the Airflow image, and submits the daily steps to it."""
+    services = compose["services"]
+    master_url = airflow_env["EVERGREEN_SPARK_MASTER"]
+    assert master_url == json.loads(airflow_env["AIRFLOW_CONN_SPARK_DEFAULT"])["host"]
+    assert master_url.startswith("spark://spark-master:")
+    port = master_url.rsplit(":", 1)[1]
+    local_script = (REPO / "scripts" / "spark-cluster.sh").read_text()
+    for name, daemon in (("spark-master", "Master"), ("spark-worker", "Worker")):
+        service = services[name]
+        assert service["image"] == compose["x-airflow-common"]["image"], name
+        (command,) = service["command"]
+        assert f"org.apache.spark.deploy.{daemon.lower()}.{daemon}" in command
+        assert f"org.apache.spark.deploy.{daemon.lower()}.{daemon}" in local_script
+    assert f"--port {port}" in services["spark-master"]["command"][0]
+    assert services["spark-worker"]["command"][0].endswith(master_url)
+    # Executors touch the lake (s3a://) as the driver does: the same endpoint, keys and s3a defaults.
+    worker_env = _env(services["spark-worker"])
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "SPARK_CONF_DIR"):
+        assert worker_env[key] == airflow_env[key], key
+    for name in AIRFLOW_SERVICES[1:]:
+        assert services[name]["depends_on"]["spark-worker"] == {"condition": "service_healthy"}, name
