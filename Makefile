@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 ENV := source scripts/env.sh &&
 
 help:  ## list targets
-	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' Makefile | sed 's/:.*## /\t/'
 
-setup: $(STAMP) kafka-jars airflow-db db-upgrade  ## venv, requirements, Kafka jars, Airflow DB, evergreen DB (idempotent)
+setup: $(STAMP) kafka-jars spark-jars s3-jar airflow-db db-upgrade  ## venv, requirements, Kafka/Delta/S3Proxy jars, Airflow DB, evergreen DB (idempotent)
 
 # Runtime pins (requirements.txt) and tools (requirements-dev.txt), every version held to the generated lock;
 # then the package itself with --no-deps: its ranges (pyproject.toml) are met by the pins, and pip check proves it.
@@ -28,6 +28,12 @@ $(STAMP): requirements.txt requirements-lock.txt requirements-dev.txt pyproject.
 # removed cache is fetched again and a present one costs nothing.
 kafka-jars:  ## Apache Kafka's jars from Maven Central into .cache/kafka (idempotent)
 	bash scripts/kafka.sh install
+
+spark-jars: $(STAMP)  ## Delta Lake's jars for pyspark's Spark from Maven Central into .cache/spark-jars (idempotent)
+	bash scripts/spark-jars.sh install delta
+
+s3-jar:  ## S3Proxy (the local S3 server) from Maven Central into .cache/s3proxy (idempotent)
+	bash scripts/s3.sh install
 
 # Always run: it is idempotent and takes ~2 s, and AIRFLOW_HOME may point anywhere (no stamp can know).
 airflow-db: $(STAMP)
@@ -82,6 +88,12 @@ spark-cluster-up: $(STAMP)  ## start a Spark standalone master + worker on 127.0
 spark-cluster-down:  ## stop it
 	bash scripts/spark-cluster.sh stop
 
+s3-up: $(STAMP)  ## start the project's S3 server (S3Proxy on 127.0.0.1:9000, scripts/s3.sh); prints its URL
+	$(ENV) bash scripts/s3.sh start
+
+s3-down:  ## stop it (objects stay in .run/s3)
+	bash scripts/s3.sh stop
+
 bench: setup  ## benchmarks (minutes; not part of the tests)
 	$(ENV) python bench/pipeline_vs_pandas.py
 
@@ -90,4 +102,4 @@ clean:  ## stop the local services, remove run state (lake, Airflow DB, broker d
 	bash scripts/kafka.sh stop || true
 	rm -rf .run
 
-.PHONY: help setup kafka-jars airflow-db db-upgrade demo test test-long test-fast lint lock up status down kafka-up kafka-down bench clean
+.PHONY: help setup kafka-jars spark-jars s3-jar airflow-db db-upgrade demo test test-long test-fast lint lock up status down kafka-up kafka-down spark-cluster-up spark-cluster-down s3-up s3-down bench clean

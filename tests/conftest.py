@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 
 # Fixtures that start real services, one module each: a Kafka broker per session, PostgreSQL and MLflow server,
-# a Spark standalone cluster.
-pytest_plugins = ["tests.plugins.kafka_broker", "tests.plugins.postgres", "tests.plugins.spark_cluster"]
+# a Spark standalone cluster, an S3 server.
+pytest_plugins = [
+    "tests.plugins.kafka_broker",
+    "tests.plugins.postgres",
+    "tests.plugins.spark_cluster",
+    "tests.plugins.s3_server",
+]
 
 
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="evergreen-tests-"))
@@ -75,12 +80,13 @@ FOLDER_MARKS = {"unit": "unit", "dags": "dags", "integration": "integration", "e
 FIXTURE_MARKS = {
     "spark": "spark",
     "spark_cluster": "spark",
+    "s3_server": "s3",
     "kafka_broker": "kafka",
     "postgres_server": "postgres",
     "mlflow_pg_server": "postgres",
     "airflow_db": "airflow",
 }
-SERVICE_MARKS = {"integration", "e2e", "plugin", "browser", "spark", "kafka", "postgres", "airflow", "slow"}
+SERVICE_MARKS = {"integration", "e2e", "plugin", "browser", "spark", "kafka", "postgres", "airflow", "s3", "slow"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -37,11 +37,17 @@ class MlflowServer:
         log_path: str | Path | None = None,
         workers: int = 1,
         jobs: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.backend_store_uri = backend_store_uri
         self.artifacts_destination = str(artifacts_destination)
         self.port = port or free_port()
+        remote = "://" in self.artifacts_destination  # s3://bucket/...: the server writes through boto3
+        if log_path is None and remote:
+            raise ValueError(f"artifacts at {self.artifacts_destination}: give the server a local log_path")
         self.log_path = Path(log_path) if log_path else Path(self.artifacts_destination).parent / "mlflow-server.log"
+        # The server's own extra environment (S3 endpoint and keys): clients then need no S3 settings.
+        self.env = dict(env or {})
         self.workers = workers
         # MLflow's job runner (GenAI scorers, trace roll-ups: nothing Evergreen uses) starts seven huey
         # worker processes; off, the server starts faster and stops in about a second.
@@ -84,12 +90,13 @@ class MlflowServer:
 
     def start(self, timeout: float = 180) -> MlflowServer:
         """Start the server (it creates or migrates the backend's tables first) and wait until it is healthy."""
-        Path(self.artifacts_destination).mkdir(parents=True, exist_ok=True)
+        if "://" not in self.artifacts_destination:
+            Path(self.artifacts_destination).mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         began = time.monotonic()
         with open(self.log_path, "ab") as log:
             # Own session: stop() signals the server and the workers it forks, and nothing else.
-            env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if self.jobs else "false"}
+            env = {**os.environ, **self.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true" if self.jobs else "false"}
             self.process = subprocess.Popen(
                 self.command(),
                 stdout=log,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 # The ports a developer's own services hold by default (`make up`): never handed out to a test.
-RESERVED_PORTS = frozenset({8080, 5000, 9092, 9093, 55432, 7077, 8090, 8091})
+RESERVED_PORTS = frozenset({8080, 5000, 9092, 9093, 55432, 7077, 8090, 8091, 9000})
 
 
 def free_ports(count: int) -> list[int]:
