@@ -51,7 +51,7 @@ demo: setup  ## the whole loop: 30 days of data, a champion, drift, a Kafka even
 test: setup  ## the whole suite but the 8-day replay: unit, DAG, integration (real Spark, GX, Kafka, PostgreSQL, MLflow), e2e (running Airflow)
 	$(ENV) pytest -q -m "not long"
 
-test-long: setup  ## the 8-day replay through a running stack (tests/e2e/test_replay.py, about 20 minutes)
+test-long: setup  ## the running-stack tests marked long: 8-day replay, two models, triggerer kills (about 80 minutes)
 	$(ENV) pytest -q -m long
 
 test-fast: $(STAMP)  ## unit + DAG integrity: no JVM, broker or server (under 2 minutes)
